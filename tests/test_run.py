@@ -1,0 +1,71 @@
+"""The rerun command: new parameters land in a new runs/ folder with CSV tables; bad ones fail by name."""
+
+import hashlib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from vqlib import run
+
+ROOT = Path(run.__file__).resolve().parent.parent
+CHAPTER = ROOT / "book" / "testbed.md"
+SMALL = ["-p", "seeds", "2", "-p", "steps", "5", "-p", "K", "8", "-p", "n_train", "400", "-p", "n_eval", "300", "-p", "eval_every", "0"]
+
+
+def _digest(folder: Path) -> dict:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_rerun_writes_a_new_folder_and_leaves_book_alone(tmp_path, capsys):
+    before = _digest(ROOT / "book")
+    assert run.main([str(CHAPTER), *SMALL, "--runs-dir", str(tmp_path)]) == 0
+    (folder,) = [p for p in tmp_path.iterdir() if not p.name.startswith(".")]
+    assert folder.name.startswith("testbed-")
+    assert (folder / "testbed.ipynb").is_file() and (folder / "testbed.html").stat().st_size > 10_000
+    params = yaml.safe_load((folder / "params.yaml").read_text())
+    assert params["K"] == 8 and params["seeds"] == 2 and params["lr"] == 0.001
+    table = (folder / "tables" / "tbl-testbed.csv").read_text().splitlines()
+    assert table[0].startswith("method,") and len(table) == 1 + 5  # header + 4 estimators + PCA/Lloyd
+    assert (folder / "tables" / "fig-testbed-curves.png").is_file()
+    assert _digest(ROOT / "book") == before
+    # the same parameters again: nothing is re-executed or overwritten
+    stamp = _digest(folder)
+    assert run.main([str(CHAPTER), *SMALL, "--runs-dir", str(tmp_path)]) == 0
+    assert _digest(folder) == stamp
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["-p", "Kay", "8"], "Kay"),
+        (["-p", "K", "0"], "K must be"),
+        (["-p", "K", "eight"], "K must be an integer"),
+        (["-p", "beta", "-1"], "beta must be"),
+        (["-p", "estimators", "[ste, rotation]"], "estimators[1] must be one of"),
+        (["-p", "device", "tpu"], "device must be one of"),
+    ],
+)
+def test_bad_parameters_fail_fast_naming_the_parameter(tmp_path, capsys, args, needle):
+    assert run.main([str(CHAPTER), *args, "--runs-dir", str(tmp_path)]) == 2
+    assert needle in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
+
+
+def test_missing_chapter_and_bad_yaml(tmp_path, capsys):
+    assert run.main([str(tmp_path / "nope.md")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    bad = tmp_path / "p.yaml"
+    bad.write_text("K: [8, 16\n")
+    assert run.main([str(CHAPTER), "-f", str(bad), "--runs-dir", str(tmp_path)]) == 2
+    assert "not valid YAML" in capsys.readouterr().err
+
+
+def test_folder_holding_a_different_run_is_refused(tmp_path, capsys):
+    full = run.resolve_params(run.chapter_defaults(run.read_chapter(CHAPTER)), {})
+    folder = tmp_path / f"testbed-{run.params_hash(full)}"
+    folder.mkdir()
+    (folder / "params.yaml").write_text("K: 3\n")
+    assert run.main([str(CHAPTER), "--runs-dir", str(tmp_path)]) == 2
+    assert "already holds a different run" in capsys.readouterr().err
+    assert (folder / "params.yaml").read_text() == "K: 3\n"

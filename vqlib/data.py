@@ -1,0 +1,79 @@
+"""Synthetic data: the linear Gaussian model x = A s + σ ε, batched over seeds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from vqlib.checks import check_int, check_float
+
+
+def spectrum(m: int, lambda_1: float = 4.0, decay: float = 0.5) -> torch.Tensor:
+    """Latent variances λ_i = λ₁ · decay^(i−1), i = 1..m (a geometric spectrum, largest first)."""
+    check_int("m", m, 1)
+    check_float("lambda_1", lambda_1, 0.0, strict_low=True)
+    check_float("decay", decay, 0.0, 1.0, strict_low=True)
+    return lambda_1 * decay ** torch.arange(m, dtype=torch.float64)
+
+
+@dataclass
+class LinearGaussian:
+    """One draw of the testbed per seed: training and evaluation sets and the true subspace."""
+
+    x_train: torch.Tensor  # (S, N_train, D)
+    x_eval: torch.Tensor  # (S, N_eval, D)
+    s_eval: torch.Tensor  # (S, N_eval, m) latent of the evaluation set
+    A: torch.Tensor  # (S, D, m) orthonormal columns: the true subspace
+    eigenvalues: torch.Tensor  # (m,) latent variances λ_i
+    sigma: float
+
+    @property
+    def covariance_eigenvalues(self) -> torch.Tensor:
+        """Eigenvalues of Cov(x): λ_i + σ² on the subspace, σ² on its D − m complement (descending)."""
+        D, m = self.A.shape[-2:]
+        inside = self.eigenvalues + self.sigma**2
+        outside = torch.full((D - m,), self.sigma**2, dtype=torch.float64)
+        return torch.cat([inside, outside])
+
+
+def random_orthonormal(n_seeds: int, D: int, m: int, generator: torch.Generator) -> torch.Tensor:
+    """A (S, D, m) tensor of matrices with orthonormal columns (Haar-distributed via QR)."""
+    g = torch.randn(n_seeds, D, m, generator=generator, dtype=torch.float64)
+    Q, R = torch.linalg.qr(g)
+    return (Q * torch.sign(torch.diagonal(R, dim1=-2, dim2=-1)).unsqueeze(-2)).float()
+
+
+def linear_gaussian(
+    n_seeds: int,
+    D: int,
+    eigenvalues: torch.Tensor,
+    sigma: float,
+    n_train: int,
+    n_eval: int,
+    seed: int = 0,
+) -> LinearGaussian:
+    """Sample x = A s + σ ε with s ~ N(0, diag λ), ε ~ N(0, I_D), a fresh A for every seed."""
+    check_int("n_seeds", n_seeds, 1)
+    check_int("D", D, 1)
+    check_int("n_train", n_train, 1)
+    check_int("n_eval", n_eval, 1)
+    check_float("sigma", sigma, 0.0)
+    eigenvalues = torch.as_tensor(eigenvalues, dtype=torch.float64)
+    m = eigenvalues.numel()
+    if m > D:
+        raise ValueError(f"m (the latent dimension, {m}) must be at most D ({D})")
+    if not torch.all(eigenvalues > 0):
+        raise ValueError("eigenvalues must all be > 0")
+    gen = torch.Generator().manual_seed(int(seed))
+    A = random_orthonormal(n_seeds, D, m, gen)
+    std = eigenvalues.sqrt().float()
+
+    def sample(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        s = torch.randn(n_seeds, n, m, generator=gen) * std
+        x = s @ A.transpose(-1, -2) + sigma * torch.randn(n_seeds, n, D, generator=gen)
+        return x, s
+
+    x_train, _ = sample(n_train)
+    x_eval, s_eval = sample(n_eval)
+    return LinearGaussian(x_train, x_eval, s_eval, A, eigenvalues, float(sigma))

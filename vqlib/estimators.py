@@ -1,0 +1,141 @@
+"""Gradient estimators for the nearest-codeword map z -> q, which has zero gradient almost everywhere.
+
+Every estimator returns a tensor equal to ``q`` in value, sends gradient to ``z`` only (the codebook
+learns through the codebook loss), and works on any leading batch dimensions (vectors on the last axis).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+Estimator = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+#: Guard below which a norm counts as zero (the seeds' estimator adds it to ‖q − z‖, as in their code).
+EPS = 1e-8
+
+
+def _check_pair(z: torch.Tensor, q: torch.Tensor) -> None:
+    """Fail early with a clear message when z and q cannot be paired."""
+    if not isinstance(z, torch.Tensor) or not isinstance(q, torch.Tensor):
+        raise TypeError(f"z and q must be torch tensors, got {type(z).__name__} and {type(q).__name__}")
+    if z.shape != q.shape:
+        raise ValueError(f"z and q must have the same shape, got z {tuple(z.shape)} and q {tuple(q.shape)}")
+    if z.ndim < 1:
+        raise ValueError("z and q need at least one dimension (the vector axis is the last one)")
+
+
+def straight_through(z: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """STE by autograd (van den Oord et al. 2017): value q, gradient g to z (∂q̃/∂z = I).
+
+    Written ``sg(q) + (z − sg(z))`` rather than ``z + sg(q − z)`` so the value is q to the last bit.
+    """
+    _check_pair(z, q)
+    return q.detach() + (z - z.detach())
+
+
+class _StraightThroughManual(torch.autograd.Function):
+    """STE as an explicit autograd.Function: identity backward to z, nothing to q."""
+
+    @staticmethod
+    def forward(ctx, z: torch.Tensor, q: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return q.detach().clone()
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        return grad, None
+
+
+def straight_through_manual(z: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """STE with a hand-written backward; gradients identical to :func:`straight_through`."""
+    _check_pair(z, q)
+    return _StraightThroughManual.apply(z, q)
+
+
+def projection_grad(z: torch.Tensor, q: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    """The seeds' backward: (g·u)u with u = (q − z)/(‖q − z‖ + EPS); zero where q = z."""
+    v = q - z
+    u = v / (torch.linalg.vector_norm(v, dim=-1, keepdim=True) + EPS)
+    return (g * u).sum(-1, keepdim=True) * u
+
+
+class _Projection(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, z: torch.Tensor, q: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        ctx.save_for_backward(z, q)
+        return q.detach().clone()
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        z, q = ctx.saved_tensors
+        return projection_grad(z, q, grad), None
+
+
+def rotation_projection(z: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """The seeds' "rotation" estimator, ∂q̃/∂z = uuᵀ: a rank-1 projection onto the z→q line.
+
+    At q = z the direction is undefined; the seeds' guard (‖q − z‖ + 1e-8) makes the gradient exactly 0 there.
+    """
+    _check_pair(z, q)
+    return _Projection.apply(z, q)
+
+
+def rotation_trick_grad(z: torch.Tensor, q: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    """Fifty et al. (2024) backward: λRᵀg, R = I − 2rrᵀ + 2q̂êᵀ, λ = ‖q‖/‖z‖, r = (ê + q̂)/‖ê + q̂‖.
+
+    Rᵀg is applied as g − 2r(r·g) + 2ê(q̂·g), never as a matrix. Guards: where ‖z‖ < EPS the gradient
+    is g (STE); where ê = −q̂ the EPS-guarded r is 0 and R = I − 2êêᵀ, a reflection that still maps ê to q̂;
+    where q = 0, λ = 0 and the gradient is 0, as the formula says.
+    """
+    z_norm = torch.linalg.vector_norm(z, dim=-1, keepdim=True)
+    q_norm = torch.linalg.vector_norm(q, dim=-1, keepdim=True)
+    tiny = z_norm < EPS
+    safe_z_norm = torch.where(tiny, torch.ones_like(z_norm), z_norm)
+    e_hat = z / safe_z_norm
+    q_hat = q / q_norm.clamp_min(EPS)
+    w = e_hat + q_hat
+    r = w / torch.linalg.vector_norm(w, dim=-1, keepdim=True).clamp_min(EPS)
+    rt_g = g - 2 * r * (r * g).sum(-1, keepdim=True) + 2 * e_hat * (q_hat * g).sum(-1, keepdim=True)
+    return torch.where(tiny, g, (q_norm / safe_z_norm) * rt_g)
+
+
+class _RotationTrick(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, z: torch.Tensor, q: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        ctx.save_for_backward(z, q)
+        return q.detach().clone()
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        z, q = ctx.saved_tensors
+        return rotation_trick_grad(z, q, grad), None
+
+
+def rotation_trick(z: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """The rotation trick (Fifty et al. 2024): value q, gradient λRᵀg; full rank, tends to STE as z → q."""
+    _check_pair(z, q)
+    return _RotationTrick.apply(z, q)
+
+
+ESTIMATORS: dict[str, Estimator] = {
+    "ste": straight_through,
+    "ste_manual": straight_through_manual,
+    "projection": rotation_projection,
+    "rotation_trick": rotation_trick,
+}
+
+#: Names as the seeds' tables print them.
+LABELS: dict[str, str] = {
+    "ste": "Autograd STE",
+    "ste_manual": "Manual STE",
+    "projection": "Rotation (seeds; a projection)",
+    "rotation_trick": "Rotation trick (Fifty et al.)",
+}
+
+
+def get_estimator(name: str) -> Estimator:
+    """Look an estimator up by name; an unknown name lists the known ones."""
+    if not isinstance(name, str) or name not in ESTIMATORS:
+        raise ValueError(f"estimator must be one of {sorted(ESTIMATORS)}, got {name!r}")
+    return ESTIMATORS[name]

@@ -1,0 +1,120 @@
+"""Codebook initializers (uniform, k-means, data samples) and the PCA encoder, batched over seeds."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from vqlib.checks import check_finite, check_float, check_int
+from vqlib.quantize import assign, sq_distances
+
+
+def uniform(n_seeds: int, K: int, m: int, scale: float | None = None, seed: int = 0) -> torch.Tensor:
+    """K codes from U[−scale, scale]^m per seed; the seeds' default scale is 1/K ("[−1/n, 1/n]")."""
+    check_int("n_seeds", n_seeds, 1)
+    check_int("K", K, 1)
+    check_int("m", m, 1)
+    scale = 1.0 / K if scale is None else check_float("scale", scale, 0.0, strict_low=True)
+    gen = torch.Generator().manual_seed(int(seed))
+    return (2 * torch.rand(n_seeds, K, m, generator=gen) - 1) * scale
+
+
+def _check_points(x: torch.Tensor, K: int) -> torch.Tensor:
+    check_finite("x", x)
+    if x.ndim != 3:
+        raise ValueError(f"x must have shape (seeds, N, m), got {tuple(x.shape)}")
+    check_int("K", K, 1, x.shape[1])
+    return x
+
+
+def data_samples(x: torch.Tensor, K: int, seed: int = 0) -> torch.Tensor:
+    """K distinct points of x (S, N, m) per seed, drawn without replacement: the common practical baseline."""
+    _check_points(x, K)
+    gen = torch.Generator().manual_seed(int(seed))
+    idx = torch.rand(x.shape[0], x.shape[1], generator=gen).argsort(-1)[:, :K]
+    return torch.gather(x, 1, idx.unsqueeze(-1).expand(-1, -1, x.shape[-1])).clone()
+
+
+def kmeans_plus_plus(x: torch.Tensor, K: int, seed: int = 0) -> torch.Tensor:
+    """Greedy k-means++ seeding (Arthur & Vassilvitskii 2007), batched over the leading seed axis.
+
+    Each new center is the best of 2 + ⌊ln K⌋ candidates drawn ∝ D², as scikit-learn does.
+    """
+    _check_points(x, K)
+    gen = torch.Generator().manual_seed(int(seed))
+    S, N, m = x.shape
+    rows = torch.arange(S)
+    n_trials = 2 + int(math.log(K))
+    first = torch.randint(N, (S,), generator=gen)
+    centers = [x[rows, first]]
+    d2 = sq_distances(x, centers[0].unsqueeze(1)).squeeze(-1)
+    for _ in range(1, K):
+        weights = d2.double().clamp_min(0)
+        weights = torch.where(weights.sum(-1, keepdim=True) > 0, weights, torch.ones_like(weights))
+        cand = torch.multinomial(weights, n_trials, replacement=True, generator=gen)  # (S, T)
+        cand_x = x[rows.unsqueeze(-1), cand]  # (S, T, m)
+        new_d2 = torch.minimum(d2.unsqueeze(1), sq_distances(x, cand_x).transpose(1, 2))  # (S, T, N)
+        best = new_d2.sum(-1).argmin(-1)
+        centers.append(cand_x[rows, best])
+        d2 = new_d2[rows, best]
+    return torch.stack(centers, 1)
+
+
+def lloyd(x: torch.Tensor, codebook: torch.Tensor, iters: int = 50, tol: float = 1e-7) -> torch.Tensor:
+    """Lloyd iterations from a starting codebook (S, K, m); an empty cell keeps its code."""
+    check_int("iters", iters, 0)
+    S, N, m = x.shape
+    K = codebook.shape[1]
+    c = codebook.clone()
+    prev = None
+    for _ in range(iters):
+        idx = assign(x, c)
+        sums = torch.zeros(S, K, m, dtype=x.dtype).scatter_add_(1, idx.unsqueeze(-1).expand(-1, -1, m), x)
+        counts = torch.zeros(S, K, dtype=x.dtype).scatter_add_(1, idx, torch.ones_like(idx, dtype=x.dtype))
+        c = torch.where(counts.unsqueeze(-1) > 0, sums / counts.clamp_min(1).unsqueeze(-1), c)
+        err = sq_distances(x, c).min(-1).values.mean()
+        if prev is not None and prev - err <= tol * prev:
+            break
+        prev = err
+    return c
+
+
+def kmeans(x: torch.Tensor, K: int, iters: int = 50, seed: int = 0) -> torch.Tensor:
+    """k-means (k-means++ seeding, then Lloyd) on x (S, N, m) per seed, returning (S, K, m)."""
+    return lloyd(x, kmeans_plus_plus(x, K, seed), iters)
+
+
+def pca(x: torch.Tensor, m: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top-m principal directions of x (S, N, D) as encoder rows (S, m, D), and their variances (S, m).
+
+    For x = A s + σε with Gaussian s this is the optimal linear encoder of rank m: it spans A's columns.
+    """
+    check_finite("x", x)
+    if x.ndim != 3:
+        raise ValueError(f"x must have shape (seeds, N, D), got {tuple(x.shape)}")
+    check_int("m", m, 1, x.shape[-1])
+    xc = x.double() - x.double().mean(1, keepdim=True)
+    cov = xc.transpose(1, 2) @ xc / x.shape[1]
+    evals, evecs = torch.linalg.eigh(cov)
+    top = evecs[..., -m:].flip(-1)
+    return top.transpose(1, 2).float(), evals[..., -m:].flip(-1).float()
+
+
+def _uniform_from(z: torch.Tensor, K: int, seed: int = 0, scale: float | None = None) -> torch.Tensor:
+    return uniform(z.shape[0], K, z.shape[-1], scale, seed).to(z.device)
+
+
+#: Codebook initializers by name, each called as f(z_train (S, N, m), K, seed=..., **options) -> (S, K, m).
+INITIALIZERS = {
+    "uniform": _uniform_from,
+    "kmeans": kmeans,
+    "data_samples": data_samples,
+}
+
+
+def codebook(name: str, z: torch.Tensor, K: int, seed: int = 0, **options) -> torch.Tensor:
+    """Initialize a codebook by initializer name from encoded training vectors z (S, N, m)."""
+    if name not in INITIALIZERS:
+        raise ValueError(f"init must be one of {sorted(INITIALIZERS)}, got {name!r}")
+    return INITIALIZERS[name](z, K, seed=seed, **options)

@@ -1,0 +1,74 @@
+"""Codebook and reconstruction metrics, one convention for the whole book (all per seed, shape (S,)).
+
+Counts are taken on a fixed held-out evaluation set whose size every chapter states: usage and dead
+codes are per-set figures, not per-batch ones.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def code_counts(idx: torch.Tensor, K: int) -> torch.Tensor:
+    """How many evaluation vectors each code receives: idx (S, N) -> counts (S, K)."""
+    counts = torch.zeros(idx.shape[0], K, dtype=torch.float64, device=idx.device)
+    return counts.scatter_add_(1, idx, torch.ones_like(idx, dtype=torch.float64))
+
+
+def dead_codes(counts: torch.Tensor) -> torch.Tensor:
+    """Codes assigned no evaluation vector: K − used."""
+    return (counts == 0).sum(-1).double()
+
+
+def usage(counts: torch.Tensor) -> torch.Tensor:
+    """Fraction of codes assigned at least once on the evaluation set."""
+    return (counts > 0).double().mean(-1)
+
+
+def entropy_bits(counts: torch.Tensor) -> torch.Tensor:
+    """Entropy of the code histogram in bits (at most log2 K)."""
+    p = counts / counts.sum(-1, keepdim=True)
+    return -(p * torch.log2(torch.where(p > 0, p, torch.ones_like(p)))).sum(-1)
+
+
+def perplexity(counts: torch.Tensor) -> torch.Tensor:
+    """exp of the code entropy (in nats) = 2^(entropy in bits): the effective number of codes."""
+    return 2.0 ** entropy_bits(counts)
+
+
+def recon_mse(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
+    """Reconstruction MSE per coordinate, E‖x − x̂‖² / D (torch's mse_loss convention)."""
+    return ((x - x_hat) ** 2).double().mean((-1, -2))
+
+
+def sq_error(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
+    """Squared error per vector, E‖x − x̂‖²: the quantity D(R) bounds."""
+    return ((x - x_hat) ** 2).double().sum(-1).mean(-1)
+
+
+def subspace_distortion(x: torch.Tensor, x_hat: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
+    """In-subspace distortion per vector, E‖Aᵀ(x − x̂)‖², A (S, D, m) the true subspace's basis."""
+    return ((x - x_hat) @ A).double().pow(2).sum(-1).mean(-1)
+
+
+def principal_angles_deg(U: torch.Tensor, V: torch.Tensor) -> torch.Tensor:
+    """Principal angles (degrees) between the column spans of U and V, each (S, D, m)."""
+    qu = torch.linalg.qr(U.double())[0]
+    qv = torch.linalg.qr(V.double())[0]
+    cos = torch.linalg.svdvals(qu.transpose(-1, -2) @ qv).clamp(-1, 1)
+    return torch.rad2deg(torch.arccos(cos))
+
+
+def cluster_purity(idx: torch.Tensor, labels: torch.Tensor, K: int, n_clusters: int) -> torch.Tensor:
+    """Share of each code's points from its majority cluster, weighted by code counts: idx, labels (S, N)."""
+    joint = torch.zeros(idx.shape[0], K * n_clusters, dtype=torch.float64, device=idx.device)
+    joint.scatter_add_(1, idx * n_clusters + labels, torch.ones_like(idx, dtype=torch.float64))
+    joint = joint.view(idx.shape[0], K, n_clusters)
+    return joint.max(-1).values.sum(-1) / idx.shape[1]
+
+
+def max_entropy_bits(K: int) -> float:
+    """log2 K, the entropy of a perfectly balanced codebook."""
+    return math.log2(K)

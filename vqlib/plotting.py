@@ -1,0 +1,41 @@
+"""One figure style for the book, and the plots more than one chapter draws."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+COLORS = {
+    "ste": "#1f77b4",
+    "ste_manual": "#17becf",
+    "projection": "#d62728",
+    "rotation_trick": "#2ca02c",
+    "pca_lloyd": "#7f7f7f",
+}
+
+
+def style() -> None:
+    """Book-wide matplotlib defaults: readable fonts, light grid, fixed size."""
+    plt.rcParams.update(
+        {
+            "figure.figsize": (7.0, 3.6),
+            "figure.dpi": 110,
+            "axes.grid": True,
+            "grid.alpha": 0.3,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "font.size": 10,
+            "legend.frameon": False,
+            "svg.hashsalt": "vqbook",
+        }
+    )
+
+
+def mean_band(ax, frame, x: str, y: str, label: str, color: str | None = None) -> None:
+    """Mean over seeds of y against x, with a band from the smallest to the largest seed."""
+    g = frame.groupby(x)[y]
+    mean, lo, hi = g.mean(), g.min(), g.max()
+    ax.plot(mean.index, mean.values, label=label, color=color)
+    ax.fill_between(mean.index, lo.values, hi.values, color=color, alpha=0.2, linewidth=0)

@@ -1,0 +1,48 @@
+"""Nearest-codeword assignment and the VQ-VAE codebook and commitment losses.
+
+Shapes: z is (..., B, m) and the codebook (..., K, m) with the same leading (seed) dimensions,
+or an unbatched (K, m) codebook shared by every leading index.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def sq_distances(z: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
+    """Squared distances ‖z − c‖² = ‖z‖² − 2 z·c + ‖c‖² through one matmul, shape (..., B, K)."""
+    if z.shape[-1] != codebook.shape[-1]:
+        raise ValueError(f"z has vectors of size {z.shape[-1]} but the codebook's codes have size {codebook.shape[-1]}")
+    cross = z @ codebook.transpose(-1, -2)
+    z_sq = (z * z).sum(-1, keepdim=True)
+    c_sq = (codebook * codebook).sum(-1).unsqueeze(-2)
+    return (z_sq - 2 * cross + c_sq).clamp_min(0)
+
+
+def assign(z: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
+    """Index of the nearest codeword for every vector of z, shape (..., B)."""
+    return sq_distances(z, codebook).argmin(-1)
+
+
+def lookup(codebook: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """Codewords for indices idx (..., B): a differentiable gather, shape (..., B, m)."""
+    if codebook.ndim == 2:
+        return codebook[idx]
+    expanded = idx.unsqueeze(-1).expand(*idx.shape, codebook.shape[-1])
+    return torch.gather(codebook, -2, expanded)
+
+
+def quantize(z: torch.Tensor, codebook: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Nearest codeword q (differentiable in the codebook) and its index."""
+    idx = assign(z.detach(), codebook.detach())
+    return lookup(codebook, idx), idx
+
+
+def codebook_loss(z: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """E‖sg(z) − q‖² (sum over the vector, mean over the batch), per leading index: moves codes to data."""
+    return ((z.detach() - q) ** 2).sum(-1).mean(-1)
+
+
+def commitment_loss(z: torch.Tensor, q: torch.Tensor, beta: float) -> torch.Tensor:
+    """β E‖z − sg(q)‖² (VQ-VAE convention, β on the encoder term), per leading index."""
+    return beta * ((z - q.detach()) ** 2).sum(-1).mean(-1)

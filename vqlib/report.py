@@ -1,0 +1,139 @@
+"""What a chapter shows: glued values, numbered tables (also written as CSV), figures, and seed-claim verdicts."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+import pandas as pd
+
+from vqlib.stats import Interval, mean_ci
+
+#: The command line sets this to the run folder's tables/ directory; unset, nothing is written.
+TABLES_ENV = "VQLIB_TABLES_DIR"
+VERDICTS = ("holds", "does not hold", "not testable")
+#: A JSON mimetype of our own, so a glued claim can be read back from an executed notebook.
+CLAIM_MIME = "application/vnd.vqbook.claim+json"
+
+
+def _glue(key: str, value: Any) -> None:
+    from myst_nb import glue  # imported late: only chapters need it
+
+    glue(key, value, display=False)
+
+
+def output_dir() -> Path | None:
+    """Where tables and figures of this run go as files (None: nowhere)."""
+    d = os.environ.get(TABLES_ENV)
+    if not d:
+        return None
+    path = Path(d)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def value(key: str, v: Any) -> Any:
+    """Glue one value for the prose ({glue:text}`key`) and return it."""
+    _glue(key, v)
+    return v
+
+
+def interval(key: str, values, digits: int = 3) -> Interval:
+    """Glue 'mean [low, high]' (95 % CI over seeds) under `key`, and the mean under `key_mean`."""
+    ci = mean_ci(values)
+    _glue(key, ci.format(digits))
+    _glue(f"{key}_mean", float(f"{ci.mean:.{digits}g}"))
+    return ci
+
+
+def _escape(cell: Any) -> str:
+    return str(cell).replace("|", "\\|").replace("\n", " ")
+
+
+@dataclass
+class Table:
+    """A table shown as a numbered MyST table in the book and as plain text to nbval."""
+
+    frame: pd.DataFrame
+    name: str
+    caption: str
+
+    def __repr__(self) -> str:
+        return self.frame.to_string(index=False)
+
+    def _repr_markdown_(self) -> str:
+        cols = [str(c) for c in self.frame.columns]
+        lines = ["| " + " | ".join(_escape(c) for c in cols) + " |", "|" + "---|" * len(cols)]
+        lines += ["| " + " | ".join(_escape(v) for v in row) + " |" for row in self.frame.itertuples(index=False)]
+        body = "\n".join(lines)
+        return f"```{{table}} {self.caption}\n:name: {self.name}\n:align: center\n\n{body}\n```\n"
+
+
+def table(frame: pd.DataFrame, name: str, caption: str, data: pd.DataFrame | None = None) -> Table:
+    """A numbered table (label `name`); its numbers (`data`, default the frame) also go to `<name>.csv`."""
+    out = output_dir()
+    if out is not None:
+        (data if data is not None else frame).to_csv(out / f"{name}.csv", index=False)
+    return Table(frame.reset_index(drop=True), name, caption)
+
+
+def figure(key: str, fig) -> None:
+    """Glue a matplotlib figure for {glue:figure} and save it as PNG beside the tables; close it."""
+    import matplotlib.pyplot as plt
+
+    out = output_dir()
+    if out is not None:
+        fig.savefig(out / f"{key}.png", dpi=120, bbox_inches="tight")
+    _glue(key, fig)
+    plt.close(fig)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One claim of the seed documents, what we measured, and the verdict."""
+
+    id: str
+    source: str  # seed document and section
+    claim: str  # the seed's words
+    seed_value: str  # the seed's number, as the seed gives it ("" when qualitative)
+    measured: str  # our value with its 95 % CI, or the reason it cannot be measured
+    verdict: str  # one of VERDICTS
+    why: str  # one sentence
+    section: str  # label of the section that measured it
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        return {CLAIM_MIME: asdict(self), "text/plain": repr(self)}
+
+    def __repr__(self) -> str:
+        return f"{self.id}: {self.verdict} (measured {self.measured}; seed {self.seed_value})"
+
+
+def claim(
+    id: str, source: str, claim: str, seed_value: str, measured: str, verdict: str, why: str, section: str
+) -> Claim:
+    """Record a verdict on a seed claim (glued as `claim:<id>`, collected by the verdict chapter)."""
+    if verdict not in VERDICTS:
+        raise ValueError(f"verdict must be one of {list(VERDICTS)}, got {verdict!r}")
+    record = Claim(id, source, claim, seed_value, measured, verdict, why, section)
+    _glue(f"claim:{id}", record)
+    return record
+
+
+def collect_claims(notebooks: Iterable[Path]) -> pd.DataFrame:
+    """Every `claim:<id>` record glued in the given executed notebooks, in notebook and cell order."""
+    import nbformat
+
+    rows = []
+    for path in notebooks:
+        nb = nbformat.read(path, as_version=4)
+        for cell in nb.cells:
+            for output in cell.get("outputs", []):
+                name = output.get("metadata", {}).get("scrapbook", {}).get("name", "")
+                if name.startswith("claim:"):
+                    data = output["data"]
+                    record = next(v for k, v in data.items() if k.endswith(CLAIM_MIME))
+                    rows.append(json.loads(record) if isinstance(record, str) else dict(record))
+    return pd.DataFrame(rows, columns=list(Claim.__dataclass_fields__))

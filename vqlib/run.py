@@ -1,0 +1,242 @@
+"""Run chapters: re-run one with new parameters into runs/, or execute the book's chapters in place.
+
+    python -m vqlib.run book/testbed.md -p K 64 -p seeds 10      # -> runs/testbed-<hash>/
+    python -m vqlib.run book/testbed.md -f params.yaml
+    python -m vqlib.run --canonical                               # make book: stale chapters only
+
+A re-run writes into a temporary folder and renames it into place when complete, so an interrupted
+run leaves nothing half-written and never touches book/, _build/ or another run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from vqlib import params as params_mod
+
+ROOT = Path(__file__).resolve().parent.parent
+VQLIB_DIR = Path(__file__).resolve().parent
+STAMPS = ROOT / ".cache" / "stamps"
+
+
+class RunError(Exception):
+    """A run that cannot start; the message says which parameter or path and what is allowed."""
+
+
+def read_chapter(path: Path):
+    """The chapter as a notebook object (jupytext reads MyST markdown)."""
+    import jupytext
+
+    path = Path(path)
+    if not path.is_file():
+        chapters = ", ".join(str(p.relative_to(ROOT)) for p in chapter_sources())
+        raise RunError(f"chapter {str(path)!r} does not exist; chapters: {chapters}")
+    if path.suffix != ".md":
+        raise RunError(f"chapter must be the MyST .md file (the paired .ipynb is an output), got {str(path)!r}")
+    return jupytext.read(path)
+
+
+def chapter_defaults(nb) -> dict[str, Any]:
+    """Defaults assigned in the chapter's cell tagged `parameters` (literal assignments only)."""
+    cells = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if len(cells) != 1:
+        raise RunError(f"a chapter needs exactly one cell tagged 'parameters', found {len(cells)}")
+    defaults = {}
+    for node in ast.parse(cells[0].source).body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            defaults[node.targets[0].id] = ast.literal_eval(node.value)
+    return defaults
+
+
+def chapter_sources() -> list[Path]:
+    """Every jupytext-paired chapter under book/, in _toc.yml order."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [toc["root"]] + [c["file"] for part in toc.get("parts", [{"chapters": toc.get("chapters", [])}]) for c in part["chapters"]]
+    out = []
+    for f in files:
+        md = (ROOT / f).with_suffix(".md")
+        if md.is_file() and "formats: ipynb,md" in md.read_text():
+            out.append(md)
+    return out
+
+
+def parse_value(text: str) -> Any:
+    """A command-line value as YAML: 64 -> int, 0.1 -> float, [8, 16] -> list, cpu -> str."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise RunError(f"cannot read value {text!r}: {exc}") from None
+
+
+def load_params_file(path: Path) -> dict[str, Any]:
+    """Parameters from a YAML mapping file."""
+    if not Path(path).is_file():
+        raise RunError(f"params file {str(path)!r} does not exist")
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except yaml.YAMLError as exc:
+        raise RunError(f"params file {str(path)!r} is not valid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise RunError(f"params file {str(path)!r} must hold a mapping of parameter: value, got {type(data).__name__}")
+    return data
+
+
+def resolve_params(defaults: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Check overrides against the chapter's own parameters and the registry; return all parameters."""
+    unknown = sorted(set(overrides) - set(defaults))
+    if unknown:
+        raise RunError(f"unknown parameter(s) {unknown} for this chapter; allowed parameters: {sorted(defaults)}")
+    try:
+        return params_mod.check({**defaults, **overrides}, allowed=set(defaults))
+    except (TypeError, ValueError) as exc:
+        raise RunError(str(exc)) from None
+
+
+def params_hash(params: dict[str, Any]) -> str:
+    """Short hash of a parameter set (sorted JSON)."""
+    return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:10]
+
+
+def inputs_hash(chapter: Path) -> str:
+    """Hash of what a chapter's canonical outputs depend on: its source and every vqlib source file."""
+    h = hashlib.sha256(Path(chapter).read_bytes())
+    for src in sorted(VQLIB_DIR.glob("*.py")):
+        h.update(src.name.encode() + src.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def execute(nb, out_path: Path, parameters: dict[str, Any] | None, tables_dir: Path | None, cwd: Path) -> None:
+    """Execute a notebook object with papermill into out_path (kernel: this Python)."""
+    import papermill
+
+    env_before = os.environ.get("VQLIB_TABLES_DIR")
+    if tables_dir is not None:
+        os.environ["VQLIB_TABLES_DIR"] = str(tables_dir)
+    try:
+        papermill.execute_notebook(
+            nb,
+            str(out_path),
+            parameters=parameters or None,
+            kernel_name="python3",
+            cwd=str(cwd),
+            progress_bar=sys.stderr.isatty(),
+            log_output=False,
+        )
+    finally:
+        if env_before is None:
+            os.environ.pop("VQLIB_TABLES_DIR", None)
+        else:
+            os.environ["VQLIB_TABLES_DIR"] = env_before
+
+
+def clean_metadata(path: Path, inputs: str) -> None:
+    """Drop papermill's timestamps (so re-executions diff cleanly) and record the inputs hash."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    nb.metadata.pop("papermill", None)
+    nb.metadata["vqbook"] = {"inputs_hash": inputs}
+    for cell in nb.cells:
+        cell.metadata.pop("papermill", None)
+        cell.metadata.pop("execution", None)
+        if not cell.metadata.get("tags"):
+            cell.metadata.pop("tags", None)
+    nbformat.write(nb, path)
+
+
+def render_html(ipynb: Path, html: Path) -> None:
+    """One executed chapter as a standalone HTML page (nbconvert, outputs as executed)."""
+    import nbconvert
+    import nbformat
+
+    body, _ = nbconvert.HTMLExporter().from_notebook_node(nbformat.read(ipynb, as_version=4))
+    html.write_text(body)
+
+
+def rerun(chapter: Path, overrides: dict[str, Any], runs_dir: Path) -> Path:
+    """Execute a chapter with new parameters into runs/<chapter>-<hash>/ and return that folder."""
+    nb = read_chapter(chapter)
+    full = resolve_params(chapter_defaults(nb), overrides)
+    final = runs_dir / f"{chapter.stem}-{params_hash(full)}"
+    if final.exists():
+        recorded = load_params_file(final / "params.yaml") if (final / "params.yaml").is_file() else None
+        if recorded != full:
+            raise RunError(f"output folder {str(final)!r} already holds a different run; remove it or choose other parameters")
+        print(f"already run with these parameters: {final}")
+        return final
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=runs_dir))
+    try:
+        (tmp / "params.yaml").write_text(yaml.safe_dump(full, sort_keys=True))
+        execute(nb, tmp / f"{chapter.stem}.ipynb", overrides, tmp / "tables", chapter.resolve().parent)
+        render_html(tmp / f"{chapter.stem}.ipynb", tmp / f"{chapter.stem}.html")
+        tmp.rename(final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def canonical(chapters: list[Path], force: bool = False) -> None:
+    """Execute each chapter whose source or vqlib changed since its last execution, in place."""
+    STAMPS.mkdir(parents=True, exist_ok=True)
+    for md in chapters:
+        ipynb, stamp = md.with_suffix(".ipynb"), STAMPS / f"{md.stem}.sha"
+        inputs = inputs_hash(md)
+        if not force and ipynb.is_file() and stamp.is_file() and stamp.read_text() == inputs:
+            print(f"{md.relative_to(ROOT)}: up to date")
+            continue
+        start = time.perf_counter()
+        fd, tmp = tempfile.mkstemp(suffix=".ipynb", prefix=f".{md.stem}-", dir=md.parent)
+        os.close(fd)
+        try:
+            execute(read_chapter(md), Path(tmp), None, None, md.resolve().parent)
+            clean_metadata(Path(tmp), inputs)
+            os.replace(tmp, ipynb)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+        stamp.write_text(inputs)
+        print(f"{md.relative_to(ROOT)}: executed in {time.perf_counter() - start:.1f} s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m vqlib.run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("chapter", nargs="?", help="the chapter's .md file, e.g. book/testbed.md")
+    parser.add_argument("-p", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"), help="set a parameter (value read as YAML)")
+    parser.add_argument("-f", metavar="FILE", help="YAML file of parameters (-p wins over it)")
+    parser.add_argument("--runs-dir", default="runs", help="where re-runs go (default: runs/)")
+    parser.add_argument("--canonical", action="store_true", help="execute the book's chapters in place where stale")
+    parser.add_argument("--force", action="store_true", help="with --canonical: execute even if up to date")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("VQLIB_PROGRESS", "1" if sys.stderr.isatty() else "0")
+    try:
+        if args.canonical:
+            canonical([Path(args.chapter)] if args.chapter else chapter_sources(), args.force)
+            return 0
+        if not args.chapter:
+            parser.error("give a chapter (e.g. book/testbed.md) or --canonical")
+        overrides = load_params_file(Path(args.f)) if args.f else {}
+        overrides.update({name: parse_value(v) for name, v in args.p})
+        folder = rerun(Path(args.chapter), overrides, Path(args.runs_dir))
+    except RunError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"run written to {folder}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""Confidence intervals over seeds and paired comparisons (scipy.stats)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.stats
+
+
+@dataclass(frozen=True)
+class Interval:
+    """Mean and a two-sided confidence interval (Student t over seeds)."""
+
+    mean: float
+    low: float
+    high: float
+    n: int
+
+    def scaled(self, factor: float) -> "Interval":
+        """The same interval in other units (e.g. factor 100 for a fraction in percent)."""
+        return Interval(self.mean * factor, self.low * factor, self.high * factor, self.n)
+
+    def format(self, digits: int = 3) -> str:
+        """'mean [low, high]' with a fixed number of significant digits, so reruns print the same text."""
+        return f"{_sig(self.mean, digits)} [{_sig(self.low, digits)}, {_sig(self.high, digits)}]"
+
+
+def _values(values) -> np.ndarray:
+    a = np.asarray(values.detach().cpu() if hasattr(values, "detach") else values, dtype=np.float64).reshape(-1)
+    if a.size == 0 or not np.all(np.isfinite(a)):
+        raise ValueError("values must be a non-empty array of finite numbers (one per seed)")
+    return a
+
+
+def mean_ci(values, level: float = 0.95) -> Interval:
+    """Mean over seeds with a Student-t interval; a single seed or zero spread gives a zero-width one."""
+    a = _values(values)
+    mean = float(a.mean())
+    sem = float(scipy.stats.sem(a)) if a.size > 1 else 0.0
+    if sem == 0.0:
+        return Interval(mean, mean, mean, a.size)
+    low, high = scipy.stats.t.interval(level, a.size - 1, loc=mean, scale=sem)
+    return Interval(mean, float(low), float(high), a.size)
+
+
+@dataclass(frozen=True)
+class Paired:
+    """Paired comparison of two methods on the same seeds: b − a."""
+
+    difference: Interval
+    relative: Interval  # (b − a) / a per seed
+    p_value: float  # two-sided paired t-test (nan when the differences are all equal)
+
+
+def paired(a, b, level: float = 0.95) -> Paired:
+    """Compare method b with method a seed by seed (a paired t-test via scipy.stats.ttest_rel)."""
+    x, y = _values(a), _values(b)
+    if x.shape != y.shape:
+        raise ValueError(f"paired comparison needs one value per seed for both methods, got {x.size} and {y.size}")
+    diff = y - x
+    rel = np.divide(diff, x, out=np.zeros_like(diff), where=x != 0)
+    p = float(scipy.stats.ttest_rel(y, x).pvalue) if np.ptp(diff) > 0 else float("nan")
+    return Paired(mean_ci(diff, level), mean_ci(rel, level), p)
+
+
+def _sig(x: float, digits: int) -> str:
+    """x with `digits` significant digits, no exponent for ordinary magnitudes."""
+    if x == 0 or not np.isfinite(x):
+        return f"{x:.{digits - 1}f}" if x == 0 else str(x)
+    return f"{x:#.{digits}g}".rstrip(".") if 1e-4 <= abs(x) < 1e6 else f"{x:.{digits - 1}e}"
+
+
+def summarize(frame, by: str, columns: list[str], digits: int = 3, order: list | None = None):
+    """Per group of `by`: 'mean [low, high]' text per column (for display) and the numbers (for CSV).
+
+    Returns (display, numbers); numbers has columns <col>_mean, <col>_low, <col>_high.
+    """
+    import pandas as pd
+
+    groups = order if order is not None else list(dict.fromkeys(frame[by]))
+    shown, numbers = [], []
+    for g in groups:
+        sub = frame[frame[by] == g]
+        cis = {c: mean_ci(sub[c].to_numpy()) for c in columns}
+        shown.append({by: g, **{c: cis[c].format(digits) for c in columns}})
+        numbers.append({by: g, **{f"{c}_{k}": getattr(cis[c], a) for c in columns for k, a in (("mean", "mean"), ("low", "low"), ("high", "high"))}})
+    return pd.DataFrame(shown), pd.DataFrame(numbers)
