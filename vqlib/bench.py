@@ -183,9 +183,26 @@ def seed_scaling(seeds: tuple[int, ...] = (1, 5), steps: int = 50, rounds: int =
     })
 
 
-def grid_shapes() -> list[tuple[int, int, int]]:
-    """Every (B, m, K) of the issue's grid."""
-    return [(B, m, K) for B in GRID["B"] for m in GRID["m"] for K in GRID["K"]]
+def grid_shapes(B_list=GRID["B"], m_list=GRID["m"], K_list=GRID["K"]) -> list[tuple[int, int, int]]:
+    """Every (B, m, K) of a grid (default: the grid of the issue)."""
+    return [(B, m, K) for B in B_list for m in m_list for K in K_list]
+
+
+#: The targets the issue sets: rotation estimators <= 1.05x STE, ours <= vector-quantize-pytorch, 5 seeds <= 1.5x one.
+TARGETS = {"rotation_vs_ste": 1.05, "ours_vs_vqp": 1.0, "seeds_vs_one": 1.5}
+
+
+def targets(step: pd.DataFrame, scaling: pd.DataFrame) -> dict[str, float]:
+    """The worst measured value for each target: max over shapes of each ratio (from ratios() and seed_scaling())."""
+    rot = step[step.method.isin(["projection", "rotation_trick"])]
+    ours = step[step.method.isin(["ste", "rotation_trick"])].vs_vqp.dropna()
+    return {
+        "rotation_vs_ste": float(rot.vs_ste.max()),
+        "projection_vs_ste": float(step[step.method == "projection"].vs_ste.max()),
+        "rotation_trick_vs_ste": float(step[step.method == "rotation_trick"].vs_ste.max()),
+        "ours_vs_vqp": float(ours.max()) if len(ours) else float("nan"),
+        "seeds_vs_one": float(scaling.vs_one_seed.max()),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -81,6 +81,9 @@ SPECS: dict[str, Spec] = {
     "init": Spec(_choice(_initializers), "codebook initializer"),
     "inits": Spec(_list(_choice(_initializers)), "codebook initializers to compare"),
     "learn_encoder": Spec(_bool, "train the encoder (false: fixed PCA encoder)"),
+    "B_list": Spec(_list(_int(1)), "batch sizes (vectors per step) to time"),
+    "m_list": Spec(_list(_int(1)), "code vector dimensions to time"),
+    "rounds": Spec(_int(1), "timing rounds: each times every method once, in turn"),
 }
 
 #: Names the Jupyter kernel itself puts in a notebook's namespace.
