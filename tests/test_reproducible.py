@@ -247,3 +247,12 @@ def test_interrupted_canonical_execution_keeps_the_old_notebook(sandbox, monkeyp
         run.canonical([md])
     assert ipynb.read_bytes() == before and (run.STAMPS / "tiny.sha").read_text() == stamp
     assert [p.name for p in md.parent.glob(".tiny-*")] == []  # the temporary file is gone
+
+
+def test_canonical_notebook_is_byte_identical_when_outputs_are(sandbox):
+    """jupytext gives cells random ids at every read; the canonical runner replaces them by stable ones."""
+    md, _, calls = sandbox
+    run.canonical([md], force=True)
+    first = md.with_suffix(".ipynb").read_bytes()
+    run.canonical([md], force=True)
+    assert len(calls) == 2 and md.with_suffix(".ipynb").read_bytes() == first

@@ -165,13 +165,15 @@ def execute(nb, out_path: Path, parameters: dict[str, Any] | None, tables_dir: P
 
 
 def clean_metadata(path: Path, inputs: str) -> None:
-    """Drop papermill's timestamps (so re-executions diff cleanly) and record the inputs hash."""
+    """Drop papermill's timestamps, give cells ids from their position and source (jupytext draws random
+    ones), so re-executions diff cleanly; record the inputs hash."""
     import nbformat
 
     nb = nbformat.read(path, as_version=4)
     nb.metadata.pop("papermill", None)
     nb.metadata["vqbook"] = {"inputs_hash": inputs}
-    for cell in nb.cells:
+    for i, cell in enumerate(nb.cells):
+        cell.id = hashlib.sha256(f"{i}:{cell.source}".encode()).hexdigest()[:8]
         cell.metadata.pop("papermill", None)
         cell.metadata.pop("execution", None)
         if not cell.metadata.get("tags"):
