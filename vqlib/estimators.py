@@ -53,10 +53,15 @@ def straight_through_manual(z: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     return _StraightThroughManual.apply(z, q)
 
 
+def _norm(x: torch.Tensor) -> torch.Tensor:
+    """‖x‖ over the last axis, accumulated in float64 so float32 vectors with huge entries do not overflow."""
+    return torch.linalg.vector_norm(x, dim=-1, keepdim=True, dtype=torch.float64).to(x.dtype)
+
+
 def projection_grad(z: torch.Tensor, q: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
     """The seeds' backward: (g·u)u with u = (q − z)/(‖q − z‖ + EPS); zero where q = z."""
     v = q - z
-    u = v / (torch.linalg.vector_norm(v, dim=-1, keepdim=True) + EPS)
+    u = v / (_norm(v) + EPS)
     return (g * u).sum(-1, keepdim=True) * u
 
 
@@ -86,10 +91,11 @@ def rotation_trick_grad(z: torch.Tensor, q: torch.Tensor, g: torch.Tensor) -> to
 
     Rᵀg is applied as g − 2r(r·g) + 2ê(q̂·g), never as a matrix. Guards: where ‖z‖ < EPS the gradient
     is g (STE); where ê = −q̂ the EPS-guarded r is 0 and R = I − 2êêᵀ, a reflection that still maps ê to q̂;
-    where q = 0, λ = 0 and the gradient is 0, as the formula says.
+    where q = 0, λ = 0 and the gradient is 0, as the formula says. Norms are accumulated in float64, so
+    float32 vectors with entries beyond ~1e19 (whose squares overflow) still give a finite gradient.
     """
-    z_norm = torch.linalg.vector_norm(z, dim=-1, keepdim=True)
-    q_norm = torch.linalg.vector_norm(q, dim=-1, keepdim=True)
+    z_norm = _norm(z)
+    q_norm = _norm(q)
     tiny = z_norm < EPS
     safe_z_norm = torch.where(tiny, torch.ones_like(z_norm), z_norm)
     e_hat = z / safe_z_norm

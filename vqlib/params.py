@@ -81,6 +81,9 @@ SPECS: dict[str, Spec] = {
     "init": Spec(_choice(_initializers), "codebook initializer"),
     "inits": Spec(_list(_choice(_initializers)), "codebook initializers to compare"),
     "learn_encoder": Spec(_bool, "train the encoder (false: fixed PCA encoder)"),
+    "B_list": Spec(_list(_int(1)), "batch sizes (vectors per step) to time"),
+    "m_list": Spec(_list(_int(1)), "code vector dimensions to time"),
+    "rounds": Spec(_int(1), "timing rounds: each times every method once, in turn"),
 }
 
 #: Names the Jupyter kernel itself puts in a notebook's namespace.
@@ -95,7 +98,28 @@ def check(params: dict[str, Any], allowed: set[str] | None = None) -> dict[str, 
         if name not in known or name not in SPECS:
             raise ValueError(f"unknown parameter {name!r}; allowed parameters: {sorted(known & set(SPECS))}")
         out[name] = SPECS[name].check(name, value)
+    check_consistent(out)
     return out
+
+
+#: Initializers that pick codes from the training vectors, so they need K <= n_train.
+_FROM_DATA = {"kmeans", "data_samples"}
+
+
+def check_consistent(params: dict[str, Any]) -> None:
+    """Checks that involve two parameters (each already valid alone): m <= D, and K <= n_train for k-means."""
+    if "m" in params and "D" in params and params["m"] > params["D"]:
+        raise ValueError(f"m (the latent dimension) must be at most D = {params['D']}, got m = {params['m']}")
+    inits = set(params.get("inits", [])) | ({params["init"]} if "init" in params else set())
+    if "n_train" in params and ("kmeans_iters" in params or inits & _FROM_DATA):
+        sizes = [("K", params["K"])] if "K" in params else []
+        sizes += [(f"K_list[{i}]", k) for i, k in enumerate(params.get("K_list", []))]
+        for name, k in sizes:
+            if k > params["n_train"]:
+                raise ValueError(
+                    f"{name} must be at most n_train = {params['n_train']} (k-means and data-sample initialization "
+                    f"pick codes from the training vectors), got {name} = {k}"
+                )
 
 
 def check_namespace(namespace: dict[str, Any]) -> dict[str, Any]:

@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -29,6 +30,10 @@ from vqlib import params as params_mod
 ROOT = Path(__file__).resolve().parent.parent
 VQLIB_DIR = Path(__file__).resolve().parent
 STAMPS = ROOT / ".cache" / "stamps"
+#: Seconds each chapter took at its last canonical execution on this machine (written by `make book`).
+TIMINGS = ROOT / ".cache" / "execution-times.json"
+#: Folders a re-run must never write into.
+PROTECTED = ("book", "_build", "vqlib", "tests", ".cache")
 
 
 class RunError(Exception):
@@ -119,13 +124,28 @@ def inputs_hash(chapter: Path) -> str:
     return h.hexdigest()[:16]
 
 
+def show_progress() -> bool:
+    """A progress bar on the command line: VQLIB_PROGRESS=1 forces it, =0 hides it; unset, only on a terminal."""
+    flag = os.environ.get("VQLIB_PROGRESS")
+    return flag == "1" if flag in ("0", "1") else sys.stderr.isatty()
+
+
 def execute(nb, out_path: Path, parameters: dict[str, Any] | None, tables_dir: Path | None, cwd: Path) -> None:
-    """Execute a notebook object with papermill into out_path (kernel: this Python)."""
+    """Execute a notebook object with papermill into out_path (kernel: this Python).
+
+    The command line shows papermill's cell-by-cell tqdm bar (see show_progress); the kernel always
+    runs with VQLIB_PROGRESS=0, so no progress bar ever lands in a notebook's outputs.
+    """
     import papermill
 
-    env_before = os.environ.get("VQLIB_TABLES_DIR")
-    if tables_dir is not None:
-        os.environ["VQLIB_TABLES_DIR"] = str(tables_dir)
+    env = {"VQLIB_TABLES_DIR": str(tables_dir) if tables_dir is not None else None, "VQLIB_PROGRESS": "0"}
+    before = {k: os.environ.get(k) for k in env}
+    progress = show_progress()
+    for k, v in env.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
     try:
         papermill.execute_notebook(
             nb,
@@ -133,24 +153,27 @@ def execute(nb, out_path: Path, parameters: dict[str, Any] | None, tables_dir: P
             parameters=parameters or None,
             kernel_name="python3",
             cwd=str(cwd),
-            progress_bar=sys.stderr.isatty(),
+            progress_bar=progress,
             log_output=False,
         )
     finally:
-        if env_before is None:
-            os.environ.pop("VQLIB_TABLES_DIR", None)
-        else:
-            os.environ["VQLIB_TABLES_DIR"] = env_before
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def clean_metadata(path: Path, inputs: str) -> None:
-    """Drop papermill's timestamps (so re-executions diff cleanly) and record the inputs hash."""
+    """Drop papermill's timestamps, give cells ids from their position and source (jupytext draws random
+    ones), so re-executions diff cleanly; record the inputs hash."""
     import nbformat
 
     nb = nbformat.read(path, as_version=4)
     nb.metadata.pop("papermill", None)
     nb.metadata["vqbook"] = {"inputs_hash": inputs}
-    for cell in nb.cells:
+    for i, cell in enumerate(nb.cells):
+        cell.id = hashlib.sha256(f"{i}:{cell.source}".encode()).hexdigest()[:8]
         cell.metadata.pop("papermill", None)
         cell.metadata.pop("execution", None)
         if not cell.metadata.get("tags"):
@@ -167,8 +190,20 @@ def render_html(ipynb: Path, html: Path) -> None:
     html.write_text(body)
 
 
+def check_runs_dir(runs_dir: Path) -> Path:
+    """The folder re-runs go to: a folder (or not yet existing), never inside book/, _build/ or the library."""
+    resolved = Path(runs_dir).resolve()
+    for name in PROTECTED:
+        if resolved == ROOT / name or (ROOT / name) in resolved.parents:
+            raise RunError(f"--runs-dir must not be inside {name}/ (a re-run never writes there), got {str(runs_dir)!r}; use e.g. runs/")
+    if resolved.exists() and not resolved.is_dir():
+        raise RunError(f"--runs-dir {str(runs_dir)!r} is a file; it must be a folder (created if missing)")
+    return Path(runs_dir)
+
+
 def rerun(chapter: Path, overrides: dict[str, Any], runs_dir: Path) -> Path:
     """Execute a chapter with new parameters into runs/<chapter>-<hash>/ and return that folder."""
+    check_runs_dir(runs_dir)
     nb = read_chapter(chapter)
     full = resolve_params(chapter_defaults(nb), overrides)
     final = runs_dir / f"{chapter.stem}-{params_hash(full)}"
@@ -194,10 +229,12 @@ def canonical(chapters: list[Path], force: bool = False) -> None:
     """Execute each chapter whose source or vqlib changed since its last execution, in place."""
     STAMPS.mkdir(parents=True, exist_ok=True)
     for md in chapters:
+        read_chapter(md)  # a missing or non-.md chapter fails here, by name
+    for md in chapters:
         ipynb, stamp = md.with_suffix(".ipynb"), STAMPS / f"{md.stem}.sha"
         inputs = inputs_hash(md)
         if not force and ipynb.is_file() and stamp.is_file() and stamp.read_text() == inputs:
-            print(f"{md.relative_to(ROOT)}: up to date")
+            print(f"{_shown(md)}: up to date")
             continue
         start = time.perf_counter()
         fd, tmp = tempfile.mkstemp(suffix=".ipynb", prefix=f".{md.stem}-", dir=md.parent)
@@ -209,7 +246,28 @@ def canonical(chapters: list[Path], force: bool = False) -> None:
         finally:
             Path(tmp).unlink(missing_ok=True)
         stamp.write_text(inputs)
-        print(f"{md.relative_to(ROOT)}: executed in {time.perf_counter() - start:.1f} s")
+        seconds = time.perf_counter() - start
+        record_time(md.stem, seconds)
+        print(f"{_shown(md)}: executed in {seconds:.1f} s")
+
+
+def _shown(path: Path) -> str:
+    """A chapter path as printed: relative to the repository when inside it."""
+    path = Path(path).resolve()
+    return str(path.relative_to(ROOT)) if ROOT in path.parents else str(path)
+
+
+def record_time(chapter: str, seconds: float) -> None:
+    """Remember a chapter's last execution time (the Cost chapter shows them)."""
+    times = json.loads(TIMINGS.read_text()) if TIMINGS.is_file() else {}
+    times[chapter] = round(seconds, 1)
+    TIMINGS.parent.mkdir(parents=True, exist_ok=True)
+    TIMINGS.write_text(json.dumps(times, indent=1, sort_keys=True))
+
+
+def _terminate(signum, frame) -> None:
+    """SIGTERM ends the run like Ctrl-C: cleanup (the temporary folder) still runs."""
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -221,7 +279,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--canonical", action="store_true", help="execute the book's chapters in place where stale")
     parser.add_argument("--force", action="store_true", help="with --canonical: execute even if up to date")
     args = parser.parse_args(argv)
-    os.environ.setdefault("VQLIB_PROGRESS", "1" if sys.stderr.isatty() else "0")
+    if argv is None:  # the command line, not a test calling main()
+        signal.signal(signal.SIGTERM, _terminate)
     try:
         if args.canonical:
             canonical([Path(args.chapter)] if args.chapter else chapter_sources(), args.force)
@@ -234,6 +293,9 @@ def main(argv: list[str] | None = None) -> int:
     except RunError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted: the run in progress was not written; earlier outputs are untouched", file=sys.stderr)
+        return 130
     print(f"run written to {folder}")
     return 0
 

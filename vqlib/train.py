@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
-from vqlib.checks import check_float, check_int
+from vqlib.checks import check_finite, check_float, check_int
 from vqlib.models import LinearVQ
 
 
 def progress_enabled() -> bool:
-    """Progress bars only when asked for (VQLIB_PROGRESS=1, set by the command line), never in notebooks."""
-    return os.environ.get("VQLIB_PROGRESS") == "1"
+    """Progress bars on stderr only when asked for (VQLIB_PROGRESS=1), never inside a notebook kernel."""
+    return os.environ.get("VQLIB_PROGRESS") == "1" and "ipykernel" not in sys.modules
 
 
 def batch_indices(n_seeds: int, n: int, steps: int, batch_size: int, seed: int) -> torch.Tensor:
@@ -44,6 +45,12 @@ def train(
     check_float("lr", lr, 0.0, strict_low=True)
     check_float("beta", beta, 0.0)
     check_int("eval_every", eval_every, 0)
+    check_finite("x_train", x_train)
+    check_finite("x_eval", x_eval)
+    S_model, _, D_model = model.encoder.shape
+    for name, x in (("x_train", x_train), ("x_eval", x_eval)):
+        if x.ndim != 3 or x.shape[0] != S_model or x.shape[2] != D_model:
+            raise ValueError(f"{name} must have shape (S={S_model}, N, D={D_model}) to match the model, got {tuple(x.shape)}")
     S, N, _ = x_train.shape
     idx = batch_indices(S, N, steps, batch_size, seed).to(x_train.device)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
