@@ -81,6 +81,8 @@ SPECS: dict[str, Spec] = {
     "init": Spec(_choice(_initializers), "codebook initializer"),
     "inits": Spec(_list(_choice(_initializers)), "codebook initializers to compare"),
     "learn_encoder": Spec(_bool, "train the encoder (false: fixed PCA encoder)"),
+    "scale_list": Spec(_list(_float(0.0, strict_low=True)), "uniform-init half-widths to sweep, in units of the latent's RMS std"),
+    "n_curve": Spec(_int(1), "held-out vectors per seed for the learned-encoder learning curves (tables use all n_eval)"),
 }
 
 #: Names the Jupyter kernel itself puts in a notebook's namespace.

@@ -82,12 +82,19 @@ def table(frame: pd.DataFrame, name: str, caption: str, data: pd.DataFrame | Non
 
 def figure(key: str, fig) -> None:
     """Glue a matplotlib figure for {glue:figure} and save it as PNG beside the tables; close it."""
+    import io
+
     import matplotlib.pyplot as plt
+    from IPython.display import Image
 
     out = output_dir()
     if out is not None:
         fig.savefig(out / f"{key}.png", dpi=120, bbox_inches="tight")
-    _glue(key, fig)
+    # Glue the rendered PNG, not the Figure: under the Agg backend a Figure's only representation is
+    # its text "<Figure size ...>", which is what the book would show.
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=120, bbox_inches="tight")
+    _glue(key, Image(data=png.getvalue(), format="png"))
     plt.close(fig)
 
 
