@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import torch
 
 from vqlib import data, init, rd
-from vqlib.checks import check_int, resolve_device
+from vqlib.checks import check_float, check_int, resolve_device
 from vqlib.models import LinearVQ
 from vqlib.plotting import style
-from vqlib.train import train
+from vqlib.train import _eval_rows, train, train_codebook
 
 
 def setup(device: str = "cpu") -> torch.device:
@@ -76,3 +77,260 @@ def pca_lloyd(tb: data.LinearGaussian, K: int, iters: int, seed: int) -> pd.Data
     frame.insert(0, "seed", range(len(frame)))
     frame.insert(0, "method", "pca_lloyd")
     return frame
+
+
+# --- The initialization study (book/initialization.md) ---------------------------------------------
+
+
+def latent_bound(tb: data.LinearGaussian, K: int) -> float:
+    """D(R) at R = log2 K bits for the PCA latent N(0, diag(λ_i + σ²)): the bound a codebook on that latent faces."""
+    return rd.gaussian_dr((tb.eigenvalues + tb.sigma**2).tolist(), rd.bits(K))
+
+
+def pca_latents(tb: data.LinearGaussian) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The fixed PCA encoder (S, m, D) of the training set and the encoded training and held-out sets (S, N, m)."""
+    enc, _ = init.pca(tb.x_train.cpu(), tb.A.shape[-1])
+    enc = enc.to(tb.x_train.device)
+    return enc, tb.x_train @ enc.transpose(1, 2), tb.x_eval @ enc.transpose(1, 2)
+
+
+def stacked_codebooks(z: torch.Tensor, K: int, inits: list[str], seed: int, options: dict[str, dict] | None = None) -> torch.Tensor:
+    """One codebook per initializer and seed from encoded vectors z (S, N, m), stacked init-major: (len(inits)·S, K, m).
+
+    Every initializer gets the same random seed, so "kmeans" here is the codebook :func:`pca_lloyd` builds.
+    """
+    options = options or {}
+    books = [init.codebook(name, z.cpu(), K, seed=seed, **options.get(name, {})) for name in inits]
+    return torch.cat(books).to(z.device)
+
+
+def _label(history: pd.DataFrame, column: str, labels: list, S: int) -> pd.DataFrame:
+    """Split the stacked model index into (label, seed)."""
+    stacked = history.pop("seed").to_numpy()
+    history.insert(0, "seed", stacked % S)
+    history.insert(0, column, [labels[i] for i in stacked // S])
+    return history
+
+
+def train_fixed_encoder(
+    tb: data.LinearGaussian,
+    K: int,
+    inits: list[str],
+    steps: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    eval_every: int = 0,
+    options: dict[str, dict] | None = None,
+) -> pd.DataFrame:
+    """Fixed PCA encoder, decoder its transpose: only the codebook trains, one per initializer and seed, all at once.
+
+    Metrics are on the held-out latent (latent distortion E‖z − q‖², dead codes, …). One row per (init, step, seed).
+    """
+    check_int("K", K, 1)
+    S = tb.x_train.shape[0]
+    _, z_train, z_eval = pca_latents(tb)
+    books = stacked_codebooks(z_train, K, inits, seed + 2, options)
+    n = len(inits)
+    hist, _ = train_codebook(z_train.repeat(n, 1, 1), z_eval.repeat(n, 1, 1), books, steps, batch_size, lr, seed + 3, eval_every)
+    hist = _label(hist, "init", inits, S)
+    hist.insert(0, "K", K)
+    return hist
+
+
+def train_learned_encoder(
+    tb: data.LinearGaussian,
+    K: int,
+    inits: list[str],
+    steps: int,
+    batch_size: int,
+    lr: float,
+    beta: float,
+    seed: int,
+    eval_every: int = 0,
+    estimator: str = "ste",
+    n_curve: int | None = None,
+    options: dict[str, dict] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Learned encoder and decoder (the testbed's start: random orthonormal encoder), one model per initializer and seed.
+
+    Codebooks are initialized from the start encoder's outputs, as in :func:`train_estimators`; all
+    initializers share that encoder. Returns (curve, start_end): the evaluation history, on the first
+    `n_curve` held-out vectors per seed when given (learning curves at a fifth of the cost), and the
+    metrics of LinearVQ.evaluate at step 0 and at the end on the whole held-out set; one row per (init, step, seed).
+    """
+    check_int("K", K, 1)
+    S, _, D = tb.x_train.shape
+    m = tb.A.shape[-1]
+    n = len(inits)
+    device = tb.x_train.device
+    enc = data.random_orthonormal(S, D, m, torch.Generator().manual_seed(seed + 1)).transpose(1, 2).to(device)
+    books = stacked_codebooks(tb.x_train @ enc.transpose(1, 2), K, inits, seed + 2, options)
+    enc = enc.repeat(n, 1, 1)
+    model = LinearVQ(enc, books, enc.transpose(1, 2), estimator).to(device)
+    x_eval, A = tb.x_eval.repeat(n, 1, 1), tb.A.repeat(n, 1, 1)
+    if n_curve is None:
+        curve = train(model, tb.x_train.repeat(n, 1, 1), x_eval, steps, batch_size, lr, beta, seed + 3, eval_every, A)
+        start_end = curve[curve.step.isin([0, steps])].reset_index(drop=True)
+    else:
+        check_int("n_curve", n_curve, 1, tb.x_eval.shape[1])
+        start = _eval_rows(model, x_eval, A, 0)
+        curve = train(model, tb.x_train.repeat(n, 1, 1), x_eval[:, :n_curve], steps, batch_size, lr, beta, seed + 3, eval_every, A)
+        start_end = pd.concat([start, _eval_rows(model, x_eval, A, steps)], ignore_index=True)
+    out = []
+    for frame in (curve, start_end):
+        frame = _label(frame.copy(), "init", inits, S)
+        frame.insert(0, "K", K)
+        out.append(frame)
+    return out[0], out[1]
+
+
+def latent_rms_std(tb: data.LinearGaussian) -> float:
+    """sqrt(mean_i (λ_i + σ²)): the per-coordinate spread of the PCA latent, the unit of the uniform-scale sweep."""
+    return float((tb.eigenvalues + tb.sigma**2).mean().sqrt())
+
+
+def uniform_scale_sweep(
+    tb: data.LinearGaussian, K: int, ratios: list[float], steps: int, batch_size: int, lr: float, seed: int
+) -> pd.DataFrame:
+    """Fixed PCA encoder, codebook uniform on [−s, s]^m with s = ratio × the latent's RMS std; start and end of training.
+
+    The RMS std is sqrt(mean_i (λ_i + σ²)), the population value of the latent's per-coordinate spread.
+    One row per (ratio, step, seed), with the half-width `scale` beside it.
+    """
+    check_int("K", K, 1)
+    S = tb.x_train.shape[0]
+    m = tb.A.shape[-1]
+    std = latent_rms_std(tb)
+    _, z_train, z_eval = pca_latents(tb)
+    books = torch.cat([init.uniform(S, K, m, scale=r * std, seed=seed + 2) for r in ratios]).to(z_train.device)
+    n = len(ratios)
+    hist, _ = train_codebook(z_train.repeat(n, 1, 1), z_eval.repeat(n, 1, 1), books, steps, batch_size, lr, seed + 3)
+    hist = _label(hist, "ratio", list(ratios), S)
+    hist.insert(1, "scale", hist.ratio * std)
+    return hist
+
+
+def settle_steps(history: pd.DataFrame, column: str, by: list[str], db: float = 0.5) -> pd.DataFrame:
+    """Per group and seed: the first evaluated step from which `column` stays within `db` dB of its final value.
+
+    The resolution is the evaluation interval; 0 means it starts there. Returns by + [seed, settle_step].
+    """
+    check_float("db", db, 0.0, strict_low=True)
+    rows = []
+    for key, g in history.groupby(by + ["seed"], sort=True):
+        g = g.sort_values("step")
+        off = np.abs(10 * np.log10(g[column].to_numpy() / g[column].to_numpy()[-1])) > db
+        steps = g.step.to_numpy()
+        last_off = np.flatnonzero(off)
+        settle = steps[0] if last_off.size == 0 else steps[last_off[-1] + 1]
+        rows.append((*key, int(settle)))
+    return pd.DataFrame(rows, columns=by + ["seed", "settle_step"])
+
+
+def fixed_encoder_check(
+    tb: data.LinearGaussian, K: int, runs: list[tuple[str, float]], steps: int, batch_size: int, lr: float, seed: int
+) -> pd.DataFrame:
+    """Train the fixed-PCA-encoder LinearVQ (uniform start) once per (estimator, β) and compare final codebooks.
+
+    Returns per run the largest absolute difference of its final codebook from the first run's and from
+    :func:`vqlib.train.train_codebook`'s (the codebook-loss-only trainer this chapter uses).
+    """
+    check_int("K", K, 1)
+    S = tb.x_train.shape[0]
+    enc, z_train, z_eval = pca_latents(tb)
+    start = init.uniform(S, K, enc.shape[1], seed=seed + 2).to(tb.x_train.device)
+    books = []
+    for estimator, beta in runs:
+        model = LinearVQ(enc, start, enc.transpose(1, 2), estimator, learn_encoder=False, learn_decoder=False)
+        train(model, tb.x_train, tb.x_eval[:, :1], steps, batch_size, lr, beta, seed + 3)
+        books.append(model.codebook.detach())
+    _, shortcut = train_codebook(z_train, z_eval[:, :1], start, steps, batch_size, lr, seed + 3)
+    return pd.DataFrame(
+        {
+            "estimator": [e for e, _ in runs],
+            "beta": [b for _, b in runs],
+            "max_diff_first": [float((b - books[0]).abs().max()) for b in books],
+            "max_diff_codebook_only": [float((b - shortcut).abs().max()) for b in books],
+        }
+    )
+
+
+def utilization_readings(
+    per_seed: pd.DataFrame, K: int, ranges: dict[str, tuple[tuple[float, float], tuple[float, float]]], mid: float | None = None
+) -> pd.DataFrame:
+    """Score readings of a dead-code table (initial, final per initializer) against the seed's ranges.
+
+    per_seed: one row per (setting, init, K, seed) with dead_start, dead_end and, where measured,
+    batch_start, batch_end (per-batch counts). Readings: as written (K, one quantizer, per set); a larger
+    K'; a sum over n quantizers at K, n fitted so the first initializer's initial count meets the middle of
+    its range (`mid`); a per-batch count at K'. For each, the mean per cell and how many cells fall in range.
+    """
+    inits = list(ranges)
+    first_lo, first_hi = ranges[inits[0]][0]
+    mid = (first_lo + first_hi) / 2 if mid is None else mid
+    rows = []
+
+    def add(setting, family, reading, k, n, start_col, end_col):
+        sub = per_seed[(per_seed.setting == setting) & (per_seed.K == k)]
+        if sub.empty or start_col not in sub or sub[start_col].isna().all():
+            return
+        row = {"setting": setting, "family": family, "reading": reading, "K": k, "n": n}
+        inside = 0
+        for name in inits:
+            s = sub[sub.init == name]
+            for phase, col, (lo, hi) in (("initial", start_col, ranges[name][0]), ("final", end_col, ranges[name][1])):
+                v = n * float(s[col].mean()) if len(s) else float("nan")
+                row[f"{name}_{phase}"] = v
+                inside += bool(lo <= v <= hi)
+        row["cells_in_range"] = inside
+        rows.append(row)
+
+    for setting in dict.fromkeys(per_seed.setting):
+        add(setting, "as written", f"K = {K}, one quantizer, held-out set", K, 1, "dead_start", "dead_end")
+        for k in sorted(per_seed.K.unique()):
+            if k > K:
+                add(setting, "larger K", f"K = {k}, one quantizer, held-out set", k, 1, "dead_start", "dead_end")
+        first = per_seed[(per_seed.setting == setting) & (per_seed.K == K) & (per_seed.init == inits[0])].dead_start.mean()
+        n = max(1, int(round(mid / first))) if first > 0 else 1
+        add(setting, "sum over quantizers", f"K = {K}, summed over n = {n} quantizers", K, n, "dead_start", "dead_end")
+        for k in sorted(per_seed.K.unique()):
+            add(setting, "per batch", f"K = {k}, per batch", k, 1, "batch_start", "batch_end")
+    out = pd.DataFrame(rows)
+    # within a family, keep the best-scoring reading (ties: the first cell closest to the middle of its range)
+    out["_tie"] = -(out[f"{inits[0]}_initial"] - mid).abs()
+    out["best_in_family"] = False
+    best = out.sort_values(["cells_in_range", "_tie"], ascending=False).groupby(["setting", "family"], sort=False).head(1).index
+    out.loc[best, "best_in_family"] = True
+    return out.drop(columns="_tie")
+
+
+def pca_residual(tb: data.LinearGaussian) -> np.ndarray:
+    """Per seed, the held-out E‖x − EᵀE x‖² of the fixed PCA encoder E: what a latent-only quantizer cannot remove.
+
+    With the PCA encoder and decoder Eᵀ, E‖x − x̂‖² = this residual + E‖z − q‖² exactly (E has orthonormal rows).
+    """
+    _, _, z_eval = pca_latents(tb)
+    return ((tb.x_eval.double() ** 2).sum(-1).mean(-1) - (z_eval.double() ** 2).sum(-1).mean(-1)).cpu().numpy()
+
+
+def check_study_parameters(K: int, K_list: list[int], beta: float, beta_list: list[float], inits: list[str]) -> None:
+    """The initialization chapter's cross-parameter requirements, each failing with the parameters it names."""
+    if K not in K_list:
+        raise ValueError(f"K ({K}) must be one of K_list {K_list}: the seeds' table is read at K")
+    if beta not in beta_list:
+        raise ValueError(f"beta ({beta}) must be one of beta_list {beta_list}: the sweep compares against it")
+    missing = sorted({"uniform", "kmeans", "rd_optimal"} - set(inits))
+    if missing:
+        raise ValueError(f"inits must include {missing} (the seeds' table compares uniform, kmeans and rd_optimal), got {inits}")
+    if len(set(inits)) != len(inits):
+        raise ValueError(f"inits must not repeat a name, got {inits}")
+
+
+def start_end(history: pd.DataFrame, columns: dict[str, str], steps: int, by: list[str]) -> pd.DataFrame:
+    """One row per group and seed: each history column at step 0 and at `steps`, as <name>_start and <name>_end."""
+    parts = []
+    for step, suffix in ((0, "start"), (steps, "end")):
+        sub = history[history.step == step].set_index(by + ["seed"])[list(columns)]
+        parts.append(sub.rename(columns={c: f"{n}_{suffix}" for c, n in columns.items()}))
+    return pd.concat(parts, axis=1).reset_index()

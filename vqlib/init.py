@@ -1,4 +1,4 @@
-"""Codebook initializers (uniform, k-means, data samples) and the PCA encoder, batched over seeds."""
+"""Codebook initializers (uniform, k-means, data samples, R(D)-optimal) and the PCA encoder, batched over seeds."""
 
 from __future__ import annotations
 
@@ -6,8 +6,11 @@ import math
 
 import torch
 
+import numpy as np
+
+from vqlib import rd
 from vqlib.checks import check_finite, check_float, check_int
-from vqlib.quantize import assign, sq_distances
+from vqlib.quantize import assign, nearest, sq_distances
 
 
 def uniform(n_seeds: int, K: int, m: int, scale: float | None = None, seed: int = 0) -> torch.Tensor:
@@ -68,12 +71,13 @@ def lloyd(x: torch.Tensor, codebook: torch.Tensor, iters: int = 50, tol: float =
     K = codebook.shape[1]
     c = codebook.clone()
     prev = None
+    idx = assign(x, c) if iters else None
     for _ in range(iters):
-        idx = assign(x, c)
         sums = torch.zeros(S, K, m, dtype=x.dtype).scatter_add_(1, idx.unsqueeze(-1).expand(-1, -1, m), x)
         counts = torch.zeros(S, K, dtype=x.dtype).scatter_add_(1, idx, torch.ones_like(idx, dtype=x.dtype))
         c = torch.where(counts.unsqueeze(-1) > 0, sums / counts.clamp_min(1).unsqueeze(-1), c)
-        err = sq_distances(x, c).min(-1).values.mean()
+        dist, idx = nearest(x, c)  # the error of the new codes and the next assignment, in one pass
+        err = dist.mean()
         if prev is not None and prev - err <= tol * prev:
             break
         prev = err
@@ -101,6 +105,62 @@ def pca(x: torch.Tensor, m: int) -> tuple[torch.Tensor, torch.Tensor]:
     return top.transpose(1, 2).float(), evals[..., -m:].flip(-1).float()
 
 
+def rd_optimal(eigenvalues, K: int, n_seeds: int | None = None, seed: int = 0) -> torch.Tensor:
+    """K codes per seed drawn from the R(D)-optimal reproduction N(0, diag(max(λ_i − θ, 0))) at R = log2 K bits.
+
+    θ is the reverse water-filling level (vqlib.rd), so the codes follow the output of the Gaussian test
+    channel that attains D(R): components with λ_i ≤ θ get no bits and no spread. The coordinates are those
+    of the eigenvalues (the latent's eigenbasis). `eigenvalues` is (m,) for one spectrum shared by every
+    seed, or (S, m) for one spectrum per seed; the result is (S, K, m).
+    """
+    check_int("K", K, 1)
+    try:
+        lam = torch.as_tensor(np.asarray(eigenvalues, dtype=np.float64))
+    except (TypeError, ValueError):
+        raise ValueError(f"eigenvalues must be numbers > 0, shape (m,) or (seeds, m), got {eigenvalues!r}") from None
+    if lam.ndim not in (1, 2) or lam.shape[-1] == 0:
+        raise ValueError(f"eigenvalues must have shape (m,) or (seeds, m), got {tuple(lam.shape)}")
+    if lam.ndim == 1:
+        n_seeds = 1 if n_seeds is None else check_int("n_seeds", n_seeds, 1)
+        lam = lam.expand(n_seeds, -1)
+    elif n_seeds is not None and check_int("n_seeds", n_seeds, 1) != lam.shape[0]:
+        raise ValueError(f"n_seeds ({n_seeds}) must equal the number of spectra in eigenvalues ({lam.shape[0]})")
+    rate = rd.bits(K)
+    var = torch.stack([torch.from_numpy(rd.reverse_water_filling(row.numpy(), rate).reproduction_variances) for row in lam])
+    gen = torch.Generator().manual_seed(int(seed))
+    return (torch.randn(lam.shape[0], K, lam.shape[1], generator=gen, dtype=torch.float64) * var.sqrt().unsqueeze(1)).float()
+
+
+def latent_eigenbasis(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per-seed mean (S, m), covariance eigenvalues (S, m, descending) and eigenvectors (S, m, m, columns) of z.
+
+    Eigenvalues are floored at 1e-12 of the largest, so a flat direction gets (numerically) no bits
+    instead of failing the water-filling's positivity check.
+    """
+    check_finite("z", z)
+    if z.ndim != 3 or z.shape[1] < 2:
+        raise ValueError(f"z must have shape (seeds, N ≥ 2, m), got {tuple(z.shape)}")
+    zd = z.detach().cpu().double()
+    mean = zd.mean(1)
+    zc = zd - mean.unsqueeze(1)
+    evals, evecs = torch.linalg.eigh(zc.transpose(1, 2) @ zc / (z.shape[1] - 1))
+    evals, evecs = evals.flip(-1), evecs.flip(-1)
+    floor = 1e-12 * evals[:, :1].clamp_min(torch.finfo(torch.float64).tiny)
+    return mean, evals.clamp_min(floor), evecs
+
+
+def rd_optimal_from(z: torch.Tensor, K: int, seed: int = 0) -> torch.Tensor:
+    """rd_optimal from encoded training vectors z (S, N, m): the latent's spectrum estimated per seed.
+
+    The sample mean and covariance of z stand in for the Gaussian the theory assumes; codes are drawn
+    in the sample eigenbasis with the water-filled variances, then rotated back and shifted by the mean.
+    """
+    check_int("K", K, 1)
+    mean, evals, evecs = latent_eigenbasis(z)
+    codes = rd_optimal(evals.numpy(), K, seed=seed).double()
+    return (mean.unsqueeze(1) + codes @ evecs.transpose(1, 2)).float().to(z.device)
+
+
 def _uniform_from(z: torch.Tensor, K: int, seed: int = 0, scale: float | None = None) -> torch.Tensor:
     return uniform(z.shape[0], K, z.shape[-1], scale, seed).to(z.device)
 
@@ -110,6 +170,7 @@ INITIALIZERS = {
     "uniform": _uniform_from,
     "kmeans": kmeans,
     "data_samples": data_samples,
+    "rd_optimal": rd_optimal_from,
 }
 
 
@@ -118,3 +179,11 @@ def codebook(name: str, z: torch.Tensor, K: int, seed: int = 0, **options) -> to
     if name not in INITIALIZERS:
         raise ValueError(f"init must be one of {sorted(INITIALIZERS)}, got {name!r}")
     return INITIALIZERS[name](z, K, seed=seed, **options)
+
+#: Names as the book prints them.
+LABELS = {
+    "uniform": "Uniform [−1/K, 1/K]",
+    "kmeans": "k-means",
+    "data_samples": "Data samples",
+    "rd_optimal": "R(D)-optimal",
+}

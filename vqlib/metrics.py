@@ -72,3 +72,17 @@ def cluster_purity(idx: torch.Tensor, labels: torch.Tensor, K: int, n_clusters: 
 def max_entropy_bits(K: int) -> float:
     """log2 K, the entropy of a perfectly balanced codebook."""
     return math.log2(K)
+
+
+def dead_codes_per_batch(idx: torch.Tensor, K: int, batch_size: int) -> torch.Tensor:
+    """Codes unused within one batch of `batch_size` evaluation vectors, averaged over the set's consecutive batches.
+
+    A per-batch count, as some code reports it: it is far above the per-set count, but never above K either.
+    """
+    from vqlib.checks import check_int
+
+    S, N = idx.shape
+    check_int("batch_size", batch_size, 1, N)
+    n = N // batch_size
+    counts = code_counts(idx[:, : n * batch_size].reshape(S * n, batch_size), K)
+    return dead_codes(counts).view(S, n).mean(-1)

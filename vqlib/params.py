@@ -84,6 +84,8 @@ SPECS: dict[str, Spec] = {
     "B_list": Spec(_list(_int(1)), "batch sizes (vectors per step) to time"),
     "m_list": Spec(_list(_int(1)), "code vector dimensions to time"),
     "rounds": Spec(_int(1), "timing rounds: each times every method once, in turn"),
+    "scale_list": Spec(_list(_float(0.0, strict_low=True)), "uniform-init half-widths to sweep, in units of the latent's RMS std"),
+    "n_curve": Spec(_int(1), "held-out vectors per seed for the learned-encoder learning curves (tables use all n_eval)"),
 }
 
 #: Names the Jupyter kernel itself puts in a notebook's namespace.

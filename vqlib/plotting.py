@@ -13,6 +13,11 @@ COLORS = {
     "projection": "#d62728",
     "rotation_trick": "#2ca02c",
     "pca_lloyd": "#7f7f7f",
+    # codebook initializers
+    "uniform": "#d62728",
+    "kmeans": "#2ca02c",
+    "data_samples": "#9467bd",
+    "rd_optimal": "#1f77b4",
 }
 
 

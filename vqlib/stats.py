@@ -86,3 +86,32 @@ def summarize(frame, by: str, columns: list[str], digits: int = 3, order: list |
         shown.append({by: g, **{c: cis[c].format(digits) for c in columns}})
         numbers.append({by: g, **{f"{c}_{k}": getattr(cis[c], a) for c in columns for k, a in (("mean", "mean"), ("low", "low"), ("high", "high"))}})
     return pd.DataFrame(shown), pd.DataFrame(numbers)
+
+
+def paired_against(frame, by: str, reference, column: str, group: str | None = None, level: float = 0.95):
+    """Paired comparison of `column` at every value of `by` against by == reference, seed by seed, per `group`.
+
+    frame has one row per (group, by, seed). Returns one row per (group, by) with the difference
+    (value − reference) and the relative difference (over the reference): mean, low, high, the
+    paired t-test p-value, and both as 'mean [low, high]' text (the relative one in percent).
+    """
+    import pandas as pd
+
+    groups = [None] if group is None else list(dict.fromkeys(frame[group]))
+    rows = []
+    for g in groups:
+        sub = frame if g is None else frame[frame[group] == g]
+        ref = sub[sub[by] == reference].sort_values("seed")
+        if ref.empty:
+            raise ValueError(f"reference {by} = {reference!r} is not in the frame")
+        for value in dict.fromkeys(sub[by]):
+            cur = sub[sub[by] == value].sort_values("seed")
+            if not np.array_equal(cur.seed.to_numpy(), ref.seed.to_numpy()):
+                raise ValueError(f"{by} = {value!r} and the reference were not measured on the same seeds")
+            p = paired(ref[column].to_numpy(), cur[column].to_numpy(), level)
+            row = {} if g is None else {group: g}
+            row.update({by: value, "diff_mean": p.difference.mean, "diff_low": p.difference.low, "diff_high": p.difference.high,
+                        "rel_mean": p.relative.mean, "rel_low": p.relative.low, "rel_high": p.relative.high, "p_value": p.p_value,
+                        "diff_text": p.difference.format(), "rel_text": p.relative.scaled(100).format() + " %"})
+            rows.append(row)
+    return pd.DataFrame(rows)

@@ -24,6 +24,16 @@ def batch_indices(n_seeds: int, n: int, steps: int, batch_size: int, seed: int) 
     return torch.randint(n, (steps, n_seeds, batch_size), generator=gen)
 
 
+def take_rows(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """x[s, idx[s, b]] for x (S, N, d) and idx (S, B): the minibatch, by one index_select on the flattened rows.
+
+    Same values as torch.gather along dim 1, several times faster on CPU for wide rows.
+    """
+    S, N, d = x.shape
+    flat = (idx + N * torch.arange(S, device=idx.device).unsqueeze(-1)).reshape(-1)
+    return x.reshape(S * N, d).index_select(0, flat).view(S, idx.shape[1], d)
+
+
 def train(
     model: LinearVQ,
     x_train: torch.Tensor,
@@ -56,7 +66,7 @@ def train(
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     rows = [_eval_rows(model, x_eval, A, 0)]
     for step in tqdm(range(1, steps + 1), disable=not progress_enabled(), desc=model.estimator_name, leave=False):
-        batch = torch.gather(x_train, 1, idx[step - 1].unsqueeze(-1).expand(-1, -1, x_train.shape[-1]))
+        batch = take_rows(x_train, idx[step - 1])
         loss = model.losses(batch, beta)["total"].sum()
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -72,3 +82,74 @@ def _eval_rows(model: LinearVQ, x_eval: torch.Tensor, A: torch.Tensor | None, st
     frame.insert(0, "seed", range(len(frame)))
     frame.insert(0, "step", step)
     return frame
+
+
+@torch.no_grad()
+def evaluate_codebook(z: torch.Tensor, codebook: torch.Tensor, batch_size: int = 256, chunk: int = 2048) -> dict[str, torch.Tensor]:
+    """Quantizer metrics of a codebook (S, K, m) on held-out encoded vectors z (S, N, m), per seed (S,).
+
+    Assignment runs over chunks of `chunk` vectors so K = 256 with many stacked models stays small in memory.
+    """
+    from vqlib import metrics
+    from vqlib.quantize import assign
+
+    idx = torch.cat([assign(z[:, i : i + chunk], codebook) for i in range(0, z.shape[1], chunk)], 1)
+    q = torch.gather(codebook, 1, idx.unsqueeze(-1).expand(-1, -1, codebook.shape[-1]))
+    counts = metrics.code_counts(idx, codebook.shape[1])
+    return {
+        "latent_distortion": ((z - q) ** 2).double().sum(-1).mean(-1),
+        "dead_codes": metrics.dead_codes(counts),
+        "usage": metrics.usage(counts),
+        "entropy_bits": metrics.entropy_bits(counts),
+        "perplexity": metrics.perplexity(counts),
+        "dead_per_batch": metrics.dead_codes_per_batch(idx, codebook.shape[1], min(batch_size, z.shape[1])),
+    }
+
+
+def train_codebook(
+    z_train: torch.Tensor,
+    z_eval: torch.Tensor,
+    codebook: torch.Tensor,
+    steps: int,
+    batch_size: int = 256,
+    lr: float = 1e-3,
+    seed: int = 0,
+    eval_every: int = 0,
+) -> tuple[pd.DataFrame, torch.Tensor]:
+    """Adam on the codebook loss E‖sg(z) − q‖² alone, on fixed encoded vectors z (S, N, m); S models at once.
+
+    This is exactly what training a LinearVQ with a fixed encoder and decoder does to its codebook: every
+    estimator sends gradient only to z and the commitment term only to the encoder, so neither the
+    estimator nor β can change the codebook's path. Minibatches are drawn as in :func:`train`.
+    Returns the evaluation history (as :func:`train`, metrics of :func:`evaluate_codebook`) and the final codebook.
+    """
+    from vqlib.quantize import codebook_loss, quantize
+
+    check_int("steps", steps, 1)
+    check_int("batch_size", batch_size, 1)
+    check_float("lr", lr, 0.0, strict_low=True)
+    check_int("eval_every", eval_every, 0)
+    if z_train.ndim != 3 or codebook.ndim != 3 or z_train.shape[0] != codebook.shape[0] or z_train.shape[-1] != codebook.shape[-1]:
+        raise ValueError(f"z_train (S, N, m) and codebook (S, K, m) must agree in S and m, got {tuple(z_train.shape)} and {tuple(codebook.shape)}")
+    S, N, m = z_train.shape
+    idx = batch_indices(S, N, steps, batch_size, seed).to(z_train.device)
+    cb = torch.nn.Parameter(codebook.detach().clone().float())
+    opt = torch.optim.Adam([cb], lr=lr)
+
+    def rows(step: int) -> pd.DataFrame:
+        frame = pd.DataFrame({k: v.cpu().numpy() for k, v in evaluate_codebook(z_eval, cb.detach(), batch_size).items()})
+        frame.insert(0, "seed", range(S))
+        frame.insert(0, "step", step)
+        return frame
+
+    history = [rows(0)]
+    for step in tqdm(range(1, steps + 1), disable=not progress_enabled(), desc="codebook", leave=False):
+        batch = take_rows(z_train, idx[step - 1])
+        q, _ = quantize(batch, cb)
+        loss = codebook_loss(batch, q).sum()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if step == steps or (eval_every and step % eval_every == 0):
+            history.append(rows(step))
+    return pd.concat(history, ignore_index=True), cb.detach()

@@ -1,0 +1,291 @@
+"""The initialization study: R(D)-optimal codes, codebook-only training, and the chapter's experiment helpers."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from vqlib import data, experiments, init, metrics, params, quantize, rd, report, stats, train
+
+
+# --- rd_optimal -------------------------------------------------------------------------------------
+
+
+def test_rd_optimal_covariance_matches_water_filling():
+    # λ = (4, 2, 1, 0.5) at R = log2 8 = 3 bits: θ = 0.5, so the reproduction variances are (3.5, 1.5, 0.5, 0).
+    lam = [4.0, 2.0, 1.0, 0.5]
+    expected = rd.reverse_water_filling(lam, 3.0).reproduction_variances
+    np.testing.assert_allclose(expected, [3.5, 1.5, 0.5, 0.0])
+    codes = init.rd_optimal(lam, 8, n_seeds=20000, seed=0).double().reshape(-1, 4)  # n = 160 000 independent codes
+    n = codes.shape[0]
+    cov = torch.cov(codes.T).numpy()
+    # A Gaussian sample variance has standard error σ²·sqrt(2/(n−1)) and a sample covariance of independent
+    # coordinates σ_i σ_j / sqrt(n): 5 standard errors bound a false failure at about 6e-7 per entry.
+    se_var = expected * math.sqrt(2 / (n - 1))
+    np.testing.assert_array_less(np.abs(np.diag(cov) - expected), 5 * se_var + 1e-12)
+    sd = np.sqrt(expected)
+    off = ~np.eye(4, dtype=bool)
+    assert np.all(np.abs(cov[off]) <= (5 * np.outer(sd, sd) / math.sqrt(n))[off] + 1e-12)
+    # and the mean is 0 within 5 standard errors σ/sqrt(n)
+    assert np.all(np.abs(codes.mean(0).numpy()) <= 5 * sd / math.sqrt(n) + 1e-12)
+
+
+def test_rd_optimal_gives_no_spread_to_components_below_the_water_level():
+    # λ = (4, 1, 0.25) at R = 2 bits (K = 4): θ = 0.5 ≥ 0.25, so the third component gets no bits.
+    codes = init.rd_optimal([4.0, 1.0, 0.25], 4, n_seeds=50, seed=1)
+    assert codes.shape == (50, 4, 3)
+    assert torch.all(codes[..., 2] == 0)
+    assert torch.all(codes[..., :2].std((0, 1)) > 0.3)
+    # K = 1 carries no bits: θ = λ_max and every code sits at the mean.
+    assert torch.all(init.rd_optimal([4.0, 1.0], 1, n_seeds=3) == 0)
+
+
+def test_rd_optimal_takes_one_spectrum_per_seed():
+    lam = np.array([[4.0, 1.0], [1.0, 4.0]])  # the same spectrum, coordinates swapped in the second seed
+    codes = init.rd_optimal(lam, 2, seed=0)  # R = 1 bit: θ = 2 for both, variances (2, 0) and (0, 2)
+    assert codes.shape == (2, 2, 2)
+    assert torch.all(codes[0, :, 1] == 0) and torch.all(codes[1, :, 0] == 0)
+    assert torch.all(codes[0, :, 0] != 0) and torch.all(codes[1, :, 1] != 0)
+
+
+def test_rd_optimal_is_reproducible_from_its_seed():
+    assert torch.equal(init.rd_optimal([2.0, 1.0], 16, 3, seed=7), init.rd_optimal([2.0, 1.0], 16, 3, seed=7))
+    assert not torch.equal(init.rd_optimal([2.0, 1.0], 16, 3, seed=7), init.rd_optimal([2.0, 1.0], 16, 3, seed=8))
+
+
+@pytest.mark.parametrize(
+    "args,kwargs,match",
+    [
+        (([1.0, -2.0], 8), {}, "eigenvalues"),
+        (([1.0, float("nan")], 8), {}, "eigenvalues"),
+        (("abc", 8), {}, "eigenvalues"),
+        (([], 8), {}, "eigenvalues"),
+        ((np.ones((2, 2, 2)), 8), {}, "eigenvalues"),
+        (([1.0, 2.0], 0), {}, "K"),
+        (([1.0, 2.0], 8), {"n_seeds": 0}, "n_seeds"),
+        ((np.ones((3, 2)), 8), {"n_seeds": 2}, "n_seeds"),
+    ],
+)
+def test_rd_optimal_rejects_bad_input_naming_the_parameter(args, kwargs, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        init.rd_optimal(*args, **kwargs)
+
+
+def test_rd_optimal_from_encoded_vectors_samples_in_their_eigenbasis():
+    # z = μ + U diag(3, 1, 0.1) ε in a rotated basis U. At K = 4 (2 bits) reverse water-filling on
+    # (9, 1, 0.01) gives θ = 0.75: variances (8.25, 0.25, 0) along U's columns.
+    gen = torch.Generator().manual_seed(0)
+    S, N = 1000, 4000
+    U = data.random_orthonormal(1, 3, 3, gen)[0].double()
+    mu = torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64)
+    z = (mu + (torch.randn(S, N, 3, generator=gen, dtype=torch.float64) * torch.tensor([3.0, 1.0, 0.1])) @ U.T).float()
+    codes = init.codebook("rd_optimal", z, 4, seed=3).double()
+    coords = ((codes - mu) @ U).reshape(-1, 3)  # 4000 codes in the true eigenbasis
+    # No spread along the third axis: only the estimation error of the mean and eigenvectors remains
+    # (about 0.1/sqrt(N) and a few 1e-3 rad times a spread of ~3): far below 0.05.
+    assert coords[:, 2].abs().max() < 0.05
+    # The variances along the first two axes: 4000 codes give a relative standard error of sqrt(2/4000) = 2.2 %,
+    # plus the per-seed estimate of θ; 5 standard errors, 11 %, bound them.
+    var = coords.var(0)
+    assert var[0].item() == pytest.approx(8.25, rel=0.11)
+    assert var[1].item() == pytest.approx(0.25, rel=0.11)
+    assert coords[:, :2].mean(0).abs().max() < 5 * math.sqrt(8.25 / 4000)
+
+
+def test_rd_optimal_from_handles_a_flat_direction():
+    z = torch.randn(2, 500, 3, generator=torch.Generator().manual_seed(0))
+    z[..., 2] = 3.0  # zero variance: the eigenvalue is floored, gets no bits, and the codes sit at the mean
+    codes = init.codebook("rd_optimal", z, 16, seed=0)
+    assert torch.isfinite(codes).all()
+    assert torch.allclose(codes[..., 2], torch.full_like(codes[..., 2], 3.0), atol=1e-5)
+
+
+def test_rd_optimal_is_a_registered_and_checked_initializer():
+    assert "rd_optimal" in init.INITIALIZERS
+    assert params.check({"inits": ["uniform", "rd_optimal"], "init": "rd_optimal"}) == {
+        "inits": ["uniform", "rd_optimal"], "init": "rd_optimal"}
+    with pytest.raises(ValueError, match="inits\\[1\\] must be one of"):
+        params.check({"inits": ["uniform", "rd"]})
+    with pytest.raises(ValueError, match="init must be one of"):
+        init.codebook("rd", torch.zeros(1, 4, 2), 2)
+
+
+# --- quantizer helpers --------------------------------------------------------------------------------
+
+
+def test_nearest_matches_brute_force_distances():
+    g = torch.Generator().manual_seed(2)
+    z, cb = torch.randn(3, 200, 4, generator=g, dtype=torch.float64), torch.randn(3, 17, 4, generator=g, dtype=torch.float64)
+    brute = ((z.unsqueeze(2) - cb.unsqueeze(1)) ** 2).sum(-1)
+    dist, idx = quantize.nearest(z, cb)
+    assert torch.equal(idx, brute.argmin(-1))
+    torch.testing.assert_close(dist, brute.min(-1).values)
+
+
+def test_take_rows_equals_gather():
+    x = torch.randn(3, 50, 7)
+    idx = torch.randint(50, (3, 11), generator=torch.Generator().manual_seed(0))
+    assert torch.equal(train.take_rows(x, idx), torch.gather(x, 1, idx.unsqueeze(-1).expand(-1, -1, 7)))
+
+
+def test_dead_codes_per_batch_by_hand():
+    idx = torch.tensor([[0, 0, 1, 1, 2, 2, 3]])  # K = 4, batches of 2: {0}, {1}, {2}; the 7th vector is left out
+    assert metrics.dead_codes_per_batch(idx, 4, 2).tolist() == [3.0]
+    assert metrics.dead_codes_per_batch(idx, 4, 6).tolist() == [1.0]  # one batch {0, 1, 2}
+    with pytest.raises(ValueError, match="batch_size"):
+        metrics.dead_codes_per_batch(idx, 4, 8)
+
+
+def test_evaluate_codebook_by_hand():
+    z = torch.tensor([[[0.0, 0.0], [1.0, 0.0], [0.0, 3.0]]])
+    cb = torch.tensor([[[0.0, 0.0], [0.0, 2.0], [10.0, 10.0]]])
+    out = train.evaluate_codebook(z, cb, batch_size=3, chunk=2)  # chunking must not change anything
+    assert out["latent_distortion"].item() == pytest.approx((0 + 1 + 1) / 3)
+    assert out["dead_codes"].item() == 1 and out["usage"].item() == pytest.approx(2 / 3)
+    assert out["dead_per_batch"].item() == 1
+
+
+# --- codebook-only training ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def small_testbed():
+    return experiments.testbed_data(3, 12, 3, 0.1, 4.0, 0.5, 600, 400, 0, torch.device("cpu"))
+
+
+def test_fixed_encoder_training_ignores_estimator_and_beta_and_equals_codebook_only_training(small_testbed):
+    runs = [("ste", 0.25), ("rotation_trick", 0.01), ("projection", 1.0), ("ste_manual", 0.5)]
+    check = experiments.fixed_encoder_check(small_testbed, 8, runs, 40, 32, 0.01, 0)
+    assert list(check.estimator) == [e for e, _ in runs]
+    # the codebook's gradient does not depend on either, so the runs are identical to the last bit
+    assert (check.max_diff_first == 0).all()
+    # train_codebook computes z once instead of per batch: equal up to float rounding
+    assert (check.max_diff_codebook_only <= 1e-5).all()
+
+
+def test_train_codebook_moves_codes_to_their_cell_means():
+    # One code per well-separated cluster: online k-means with Adam moves each code towards its cluster.
+    g = torch.Generator().manual_seed(0)
+    centers = torch.tensor([[-5.0, 0.0], [5.0, 0.0]])
+    z = (centers[torch.arange(400) % 2] + 0.1 * torch.randn(400, 2, generator=g)).unsqueeze(0)
+    start = torch.tensor([[[-4.0, 1.0], [4.0, -1.0]]])
+    hist, final = train.train_codebook(z, z, start, 400, 64, 0.05, 0, eval_every=100)
+    assert torch.allclose(final[0], centers, atol=0.1)
+    assert hist.latent_distortion.iloc[-1] < 0.5 * hist.latent_distortion.iloc[0]
+    assert list(hist.step) == [0, 100, 200, 300, 400]
+
+
+def test_train_codebook_rejects_mismatched_shapes():
+    with pytest.raises(ValueError, match="z_train .* codebook"):
+        train.train_codebook(torch.zeros(2, 10, 3), torch.zeros(2, 5, 3), torch.zeros(1, 4, 3), 5)
+
+
+# --- the chapter's experiments ---------------------------------------------------------------------------
+
+
+def test_train_fixed_encoder_labels_and_kmeans_is_the_lloyd_codebook(small_testbed):
+    tb = small_testbed
+    hist = experiments.train_fixed_encoder(tb, 8, ["uniform", "kmeans", "rd_optimal"], 20, 32, 1e-3, 0, 10, {"kmeans": {"iters": 20}})
+    assert set(hist.init) == {"uniform", "kmeans", "rd_optimal"}
+    assert sorted(hist.seed.unique()) == [0, 1, 2] and set(hist.K) == {8}
+    assert sorted(hist.step.unique()) == [0, 10, 20]
+    assert len(hist) == 3 * 3 * 3
+    # the kmeans start is the PCA + Lloyd codebook of pca_lloyd (same data, seed and iterations)
+    ref = experiments.pca_lloyd(tb, 8, 20, 0).sort_values("seed")
+    start = hist[(hist.init == "kmeans") & (hist.step == 0)].sort_values("seed")
+    np.testing.assert_allclose(start.latent_distortion.to_numpy(), ref.latent_distortion.to_numpy(), rtol=1e-5)
+    # and with the fixed PCA encoder, data-space error = PCA residual + latent distortion
+    np.testing.assert_allclose(experiments.pca_residual(tb) + ref.latent_distortion.to_numpy(), ref.sq_error.to_numpy(), rtol=1e-4)
+
+
+def test_train_learned_encoder_start_end_on_the_full_set(small_testbed):
+    curve, ends = experiments.train_learned_encoder(small_testbed, 4, ["uniform", "data_samples"], 10, 16, 1e-3, 0.25, 0, 5, "ste", 50)
+    assert sorted(curve.step.unique()) == [0, 5, 10] and sorted(ends.step.unique()) == [0, 10]
+    assert len(ends) == 2 * 2 * 3 and set(ends.init) == {"uniform", "data_samples"}
+    # the curve is on the first 50 held-out vectors; without n_curve, start and end are the history's own rows
+    full, ends_full = experiments.train_learned_encoder(small_testbed, 4, ["uniform", "data_samples"], 10, 16, 1e-3, 0.25, 0, 5, "ste")
+    cols = ["K", "init", "seed", "step", "sq_error", "dead_codes"]
+    pd.testing.assert_frame_equal(ends[cols].reset_index(drop=True), ends_full[cols].reset_index(drop=True))
+    assert not np.allclose(curve[curve.step == 0].sq_error, full[full.step == 0].sq_error)
+
+
+def test_uniform_scale_sweep_scales_one_draw(small_testbed):
+    sweep = experiments.uniform_scale_sweep(small_testbed, 8, [0.01, 1.0], 5, 16, 1e-3, 0)
+    std = experiments.latent_rms_std(small_testbed)
+    assert std == pytest.approx(math.sqrt(np.mean([4.01, 2.01, 1.01])))
+    np.testing.assert_allclose(sweep.scale, sweep.ratio * std)
+    assert set(sweep.step) == {0, 5}
+
+
+def test_latent_bound_is_water_filling_on_the_latent():
+    tb = experiments.testbed_data(1, 8, 2, 0.0, 4.0, 0.25, 10, 10, 0, torch.device("cpu"))
+    # λ = (4, 1), σ = 0, K = 4 (2 bits): θ = sqrt(4)·2^−2 = 0.5 < 1, D = 1
+    assert experiments.latent_bound(tb, 4) == pytest.approx(1.0)
+
+
+def test_settle_steps_by_hand():
+    hist = pd.DataFrame({
+        "K": 8, "init": "a", "seed": 0, "step": [0, 10, 20, 30, 40],
+        "d": [10.0, 1.0, 2.0, 1.05, 1.0],  # 2.0 is 3 dB off the final 1.0, 1.05 is 0.2 dB off
+    })
+    out = experiments.settle_steps(hist, "d", ["K", "init"])
+    assert out.settle_step.tolist() == [30]
+    flat = hist.assign(d=1.0)
+    assert experiments.settle_steps(flat, "d", ["K", "init"]).settle_step.tolist() == [0]
+
+
+def test_utilization_readings_score_cells():
+    ranges = {"u": ((100, 150), (20, 50)), "k": ((10, 30), (5, 15))}
+    rows = []
+    for K, (u0, u1, k0, k1) in {32: (10, 2, 0, 0), 64: (120, 30, 12, 1)}.items():
+        for seed in range(2):
+            rows += [
+                {"setting": "s", "init": "u", "K": K, "seed": seed, "dead_start": u0, "dead_end": u1, "batch_start": u0 + 1, "batch_end": u1},
+                {"setting": "s", "init": "k", "K": K, "seed": seed, "dead_start": k0, "dead_end": k1, "batch_start": 20, "batch_end": 10},
+            ]
+    out = experiments.utilization_readings(pd.DataFrame(rows), 32, ranges).set_index("reading")
+    assert out.loc["K = 32, one quantizer, held-out set", "cells_in_range"] == 0
+    assert out.loc["K = 64, one quantizer, held-out set", "cells_in_range"] == 3  # 120, 30, 12 in range; 1 not
+    summed = out.loc["K = 32, summed over n = 12 quantizers"]  # n = round(125 / 10)
+    assert summed.n == 12 and summed.u_initial == 120 and summed.u_final == 24 and summed.cells_in_range == 2
+    assert out.loc["K = 32, per batch", "cells_in_range"] == 2  # k: 20 and 10 in range
+    best = out[out.best_in_family]
+    assert set(best.family) == {"as written", "larger K", "sum over quantizers", "per batch"}
+
+
+def test_check_study_parameters_names_the_parameters():
+    experiments.check_study_parameters(32, [8, 32], 0.25, [0.1, 0.25], ["uniform", "kmeans", "rd_optimal"])
+    with pytest.raises(ValueError, match="K \\(16\\) must be one of K_list"):
+        experiments.check_study_parameters(16, [8, 32], 0.25, [0.25], ["uniform", "kmeans", "rd_optimal"])
+    with pytest.raises(ValueError, match="beta .* beta_list"):
+        experiments.check_study_parameters(32, [32], 0.3, [0.25], ["uniform", "kmeans", "rd_optimal"])
+    with pytest.raises(ValueError, match="inits must include \\['rd_optimal'\\]"):
+        experiments.check_study_parameters(32, [32], 0.25, [0.25], ["uniform", "kmeans"])
+
+
+def test_paired_against_agrees_with_paired():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=6), rng.normal(size=6) + 1
+    frame = pd.DataFrame({"m": ["a"] * 6 + ["b"] * 6, "seed": list(range(6)) * 2, "v": np.r_[a, b]})
+    out = stats.paired_against(frame, "m", "a", "v").set_index("m")
+    ref = stats.paired(a, b)
+    assert out.loc["b", "diff_mean"] == pytest.approx(ref.difference.mean)
+    assert out.loc["b", "rel_high"] == pytest.approx(ref.relative.high)
+    assert out.loc["a", "diff_mean"] == 0
+    with pytest.raises(ValueError, match="reference"):
+        stats.paired_against(frame, "m", "c", "v")
+
+
+def test_figures_are_glued_as_png(monkeypatch):
+    import matplotlib.pyplot as plt
+    from IPython.display import Image
+
+    glued = {}
+    monkeypatch.setattr(report, "_glue", lambda key, value: glued.setdefault(key, value))
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0, 1])
+    report.figure("fig-test", fig)
+    assert isinstance(glued["fig-test"], Image)
+    assert glued["fig-test"].data[:8] == b"\x89PNG\r\n\x1a\n"
