@@ -173,10 +173,10 @@ def evaluate_training_sets(run: grid.GridRun, datasets: list) -> pd.DataFrame:
 
     `datasets` must be the list the grid was trained on. One row per slice: slice columns and metrics.
     """
-    S = datasets[0].x_train.shape[0]
+    S = int(run.slices.seed.max()) + 1
+    if len(datasets) != int(run.slices.data.max()) + 1 or any(ds.x_train.shape[0] != S for ds in datasets):
+        raise ValueError(f"datasets must be the list of {int(run.slices.data.max()) + 1} data set(s) of {S} seeds the grid was trained on")
     x = torch.cat([ds.x_train for ds in datasets])
-    if x.shape[0] != len(datasets) * S or int(run.layout.rows.max()) >= x.shape[0]:
-        raise ValueError("datasets must be the list of data sets the grid was trained on")
     beta = torch.tensor(run.slices.beta.to_list(), dtype=torch.float32, device=x.device)
     result = grid.evaluate(run.model, run.layout, x, beta)
     frame = run.slices.copy()

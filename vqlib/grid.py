@@ -181,7 +181,7 @@ def train_grid(
         losses["total"].sum().backward()
         opt.step()
         if restart is not None:
-            restart.step(model.codebook.data, out["z"], out["idx"], step, opt)
+            restart.step(model.codebook, out["z"], out["idx"], step, opt)
         elapsed += time.perf_counter() - start
         if evaluation and (step == steps or (eval_every and step % eval_every == 0)):
             rows.append(evaluate_now(step))

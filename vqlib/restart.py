@@ -33,7 +33,8 @@ class DeadCodeRestart:
     def step(self, codebook: torch.Tensor, z: torch.Tensor, idx: torch.Tensor, step: int, optimizer: torch.optim.Optimizer | None = None) -> torch.Tensor:
         """After the optimizer step `step`: note the codes idx (L, B) used, re-seed stale codes from z (L, B, m).
 
-        Returns the mask (L, K) of codes re-seeded now. Only slices marked active are touched.
+        `codebook` is the codebook parameter itself (the optimizer's state is looked up by it). Returns the
+        mask (L, K) of codes re-seeded now. Only slices marked active are touched.
         """
         L, K, m = codebook.shape
         device = codebook.device
