@@ -61,6 +61,19 @@ def test_nsvq_noise_is_centred_on_z():
     assert not torch.allclose(out, z)
 
 
+@pytest.mark.parametrize("scale", [1e-15, 1e20, 1e30])
+def test_nsvq_in_float32_is_scale_free_and_finite(scale):
+    z, q, g = _randn(64, 8, seed=20), _randn(64, 8, seed=21), _randn(64, 8, seed=22)
+    grads = []
+    for zz, qq, gg in ((z, q, g), (scale * z.float(), scale * q.float(), g.float())):
+        zr = zz.clone().requires_grad_(True)
+        out = est.nsvq(zr, qq, torch.Generator().manual_seed(4))
+        out.backward(gg)
+        assert torch.isfinite(out).all() and torch.isfinite(zr.grad).all()
+        grads.append(zr.grad)
+    torch.testing.assert_close(grads[1].double(), grads[0], rtol=1e-4, atol=1e-4)
+
+
 def test_nsvq_is_registered_seeded_and_training_only():
     assert "nsvq" in est.ESTIMATORS and "nsvq" in est.TRAINING_ONLY
     z, q = _randn(2, 4, 3, seed=8), _randn(2, 4, 3, seed=9)

@@ -125,13 +125,16 @@ def nsvq(z: torch.Tensor, q: torch.Tensor, generator: torch.Generator | None = N
     A training-time substitute for q: its value is not q, and autograd differentiates the formula with v
     held constant, so z receives g + (g·v̂) (z − q)/‖z − q‖ and q receives −(g·v̂) (z − q)/‖z − q‖
     (v̂ = v/‖v‖; both terms 0 at q = z). Evaluate with hard q (``LinearVQ.forward(x, hard=True)``).
-    v is drawn on the CPU from `generator` (a generator seeded 0 when None, so a bare call repeats its noise).
+    v is drawn in float64 on the CPU from `generator` (a generator seeded 0 when None, so a bare call repeats
+    its noise), so float32 and float64 runs see the same directions; norms are accumulated in float64, so
+    float32 vectors with huge entries stay finite.
     """
     _check_pair(z, q)
     gen = generator if generator is not None else torch.Generator().manual_seed(0)
-    v = torch.randn(z.shape, generator=gen, dtype=z.dtype).to(z.device)
-    v_norm = torch.linalg.vector_norm(v, dim=-1, keepdim=True).clamp_min(EPS)
-    return z + (torch.linalg.vector_norm(z - q, dim=-1, keepdim=True) / v_norm) * v
+    v = torch.randn(z.shape, generator=gen, dtype=torch.float64)
+    v = (v / torch.linalg.vector_norm(v, dim=-1, keepdim=True).clamp_min(EPS)).to(device=z.device, dtype=z.dtype)
+    distance = torch.linalg.vector_norm(z - q, dim=-1, keepdim=True, dtype=torch.float64).to(z.dtype)
+    return z + distance * v
 
 
 class NoiseSubstitution:
