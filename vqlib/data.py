@@ -77,3 +77,50 @@ def linear_gaussian(
     x_train, _ = sample(n_train)
     x_eval, s_eval = sample(n_eval)
     return LinearGaussian(x_train, x_eval, s_eval, A, eigenvalues, float(sigma))
+
+
+@dataclass
+class GaussianMixture:
+    """A mixture of Gaussian clusters in an m-dimensional subspace, one draw per seed, with cluster labels."""
+
+    x_train: torch.Tensor  # (S, N_train, D)
+    x_eval: torch.Tensor  # (S, N_eval, D)
+    labels_train: torch.Tensor  # (S, N_train) cluster of each training vector
+    labels_eval: torch.Tensor  # (S, N_eval) cluster of each evaluation vector
+    A: torch.Tensor  # (S, D, m) orthonormal columns: the subspace holding the clusters
+    centers: torch.Tensor  # (S, C, m) cluster centres in latent coordinates
+    sigma: float
+
+
+def gaussian_mixture(
+    n_seeds: int,
+    D: int,
+    m: int,
+    n_clusters: int,
+    center_scale: float,
+    cluster_std: float,
+    sigma: float,
+    n_train: int,
+    n_eval: int,
+    seed: int = 0,
+) -> GaussianMixture:
+    """x = A (μ_c + τ s) + σ ε: cluster c uniform, centres μ_c ~ N(0, center_scale² I_m), s ~ N(0, I_m), ε ~ N(0, I_D)."""
+    for name, v in (("n_seeds", n_seeds), ("D", D), ("m", m), ("n_clusters", n_clusters), ("n_train", n_train), ("n_eval", n_eval)):
+        check_int(name, v, 1)
+    check_float("center_scale", center_scale, 0.0)
+    check_float("cluster_std", cluster_std, 0.0, strict_low=True)
+    check_float("sigma", sigma, 0.0)
+    if m > D:
+        raise ValueError(f"m (the latent dimension, {m}) must be at most D ({D})")
+    gen = torch.Generator().manual_seed(int(seed))
+    A = random_orthonormal(n_seeds, D, m, gen)
+    centers = center_scale * torch.randn(n_seeds, n_clusters, m, generator=gen)
+
+    def sample(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        labels = torch.randint(n_clusters, (n_seeds, n), generator=gen)
+        s = torch.gather(centers, 1, labels.unsqueeze(-1).expand(-1, -1, m)) + cluster_std * torch.randn(n_seeds, n, m, generator=gen)
+        return s @ A.transpose(-1, -2) + sigma * torch.randn(n_seeds, n, D, generator=gen), labels
+
+    x_train, labels_train = sample(n_train)
+    x_eval, labels_eval = sample(n_eval)
+    return GaussianMixture(x_train, x_eval, labels_train, labels_eval, A, centers, float(sigma))

@@ -2,6 +2,7 @@
 
 Every estimator returns a tensor equal to ``q`` in value, sends gradient to ``z`` only (the codebook
 learns through the codebook loss), and works on any leading batch dimensions (vectors on the last axis).
+The exception is NSVQ (:data:`TRAINING_ONLY`): a noisy training-time substitute, evaluated with hard q.
 """
 
 from __future__ import annotations
@@ -124,12 +125,47 @@ def rotation_trick(z: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     return _RotationTrick.apply(z, q)
 
 
+def nsvq(z: torch.Tensor, q: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """NSVQ (Vali & Bäckström 2022): z + (‖z − q‖/‖v‖) v, v ~ N(0, I): a noise vector as far from z as q is.
+
+    A training-time substitute for q: its value is not q, and autograd differentiates the formula with v
+    held constant, so z receives g + (g·v̂) (z − q)/‖z − q‖ and q receives −(g·v̂) (z − q)/‖z − q‖
+    (v̂ = v/‖v‖; both terms 0 at q = z). Evaluate with hard q (``LinearVQ.forward(x, hard=True)``).
+    v is drawn in float64 on the CPU from `generator` (a generator seeded 0 when None, so a bare call repeats
+    its noise), so float32 and float64 runs see the same directions; norms are accumulated in float64, so
+    float32 vectors with huge entries stay finite.
+    """
+    _check_pair(z, q)
+    gen = generator if generator is not None else torch.Generator().manual_seed(0)
+    v = torch.randn(z.shape, generator=gen, dtype=torch.float64)
+    v = (v / torch.linalg.vector_norm(v, dim=-1, keepdim=True).clamp_min(EPS)).to(device=z.device, dtype=z.dtype)
+    distance = torch.linalg.vector_norm(z - q, dim=-1, keepdim=True, dtype=torch.float64).to(z.dtype)
+    return z + distance * v
+
+
+class NoiseSubstitution:
+    """NSVQ with its own noise stream: one seeded generator per model, so a run repeats bit for bit."""
+
+    def __init__(self, seed: int = 0) -> None:
+        self.generator = torch.Generator().manual_seed(int(seed))
+
+    def __call__(self, z: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+        return nsvq(z, q, self.generator)
+
+
 ESTIMATORS: dict[str, Estimator] = {
     "ste": straight_through,
     "ste_manual": straight_through_manual,
     "projection": rotation_projection,
     "rotation_trick": rotation_trick,
+    "nsvq": nsvq,
 }
+
+#: Estimators whose training-time value is not q (a noisy substitute): models evaluate them with hard q.
+TRAINING_ONLY = frozenset({"nsvq"})
+
+#: Estimators that draw random numbers: get_estimator builds a fresh seeded instance for each model.
+_SEEDED: dict[str, Callable[[int], Estimator]] = {"nsvq": NoiseSubstitution}
 
 #: Names as the seeds' tables print them.
 LABELS: dict[str, str] = {
@@ -137,11 +173,39 @@ LABELS: dict[str, str] = {
     "ste_manual": "Manual STE",
     "projection": "Rotation (seeds; a projection)",
     "rotation_trick": "Rotation trick (Fifty et al.)",
+    "nsvq": "NSVQ (Vali & Bäckström)",
 }
 
 
-def get_estimator(name: str) -> Estimator:
-    """Look an estimator up by name; an unknown name lists the known ones."""
+def get_estimator(name: str, seed: int = 0) -> Estimator:
+    """Look an estimator up by name; an unknown name lists the known ones. Random ones get a generator seeded `seed`."""
     if not isinstance(name, str) or name not in ESTIMATORS:
         raise ValueError(f"estimator must be one of {sorted(ESTIMATORS)}, got {name!r}")
-    return ESTIMATORS[name]
+    return _SEEDED[name](seed) if name in _SEEDED else ESTIMATORS[name]
+
+
+def mixed(names: list[str], seed: int = 0) -> Estimator:
+    """One estimator per index of the leading (slice) axis: several methods trained as one batched model.
+
+    Slices with the same estimator are gathered, passed through it together, and put back in place.
+    """
+    if not isinstance(names, (list, tuple)) or not names:
+        raise ValueError(f"names must be a non-empty list of estimator names, got {names!r}")
+    fns = {n: get_estimator(n, seed) for n in dict.fromkeys(names)}
+    groups = {n: torch.tensor([i for i, m in enumerate(names) if m == n]) for n in fns}
+    inverse = torch.argsort(torch.cat(list(groups.values())))
+
+    def apply(z: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+        _check_slices(z, q, len(names))
+        if len(fns) == 1:
+            return fns[names[0]](z, q)
+        parts = [fns[n](z[idx.to(z.device)], q[idx.to(z.device)]) for n, idx in groups.items()]
+        return torch.cat(parts)[inverse.to(z.device)]
+
+    return apply
+
+
+def _check_slices(z: torch.Tensor, q: torch.Tensor, n: int) -> None:
+    _check_pair(z, q)
+    if z.ndim < 2 or z.shape[0] != n:
+        raise ValueError(f"a mixed estimator of {n} slices needs z and q with leading dimension {n}, got {tuple(z.shape)}")

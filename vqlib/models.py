@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from vqlib import metrics
-from vqlib.estimators import get_estimator
+from vqlib.estimators import get_estimator, mixed
 from vqlib.quantize import codebook_loss, commitment_loss, quantize
 
 
@@ -21,9 +21,10 @@ class LinearVQ(nn.Module):
         encoder: torch.Tensor,
         codebook: torch.Tensor,
         decoder: torch.Tensor,
-        estimator: str = "ste",
+        estimator: str | list[str] = "ste",
         learn_encoder: bool = True,
         learn_decoder: bool = True,
+        estimator_seed: int = 0,
     ) -> None:
         super().__init__()
         S, m, D = encoder.shape
@@ -31,8 +32,14 @@ class LinearVQ(nn.Module):
             raise ValueError(f"codebook must have shape (S={S}, K, m={m}), got {tuple(codebook.shape)}")
         if decoder.shape != (S, D, m):
             raise ValueError(f"decoder must have shape (S={S}, D={D}, m={m}), got {tuple(decoder.shape)}")
-        self.estimator_name = estimator
-        self.estimator = get_estimator(estimator)
+        if isinstance(estimator, (list, tuple)):  # one estimator per seed slice (vqlib.estimators.mixed)
+            if len(estimator) != S:
+                raise ValueError(f"estimator list must name one estimator per slice ({S}), got {len(estimator)}")
+            self.estimator_name = "+".join(dict.fromkeys(estimator))
+            self.estimator = mixed(list(estimator), estimator_seed)
+        else:
+            self.estimator_name = estimator
+            self.estimator = get_estimator(estimator, estimator_seed)
         self.codebook = nn.Parameter(codebook.clone().float())
         self._set("encoder", encoder, learn_encoder)
         self._set("decoder", decoder, learn_decoder)
@@ -47,15 +54,19 @@ class LinearVQ(nn.Module):
     def K(self) -> int:
         return self.codebook.shape[1]
 
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(self, x: torch.Tensor, hard: bool = False) -> dict[str, torch.Tensor]:
+        """hard=True decodes q itself (evaluation); otherwise the estimator's q̃ (the same value except NSVQ's)."""
         z = x @ self.encoder.transpose(-1, -2)
         q, idx = quantize(z, self.codebook)
-        x_hat = self.estimator(z, q) @ self.decoder.transpose(-1, -2)
+        x_hat = (q if hard else self.estimator(z, q)) @ self.decoder.transpose(-1, -2)
         return {"z": z, "q": q, "idx": idx, "x_hat": x_hat}
 
-    def losses(self, x: torch.Tensor, beta: float) -> dict[str, torch.Tensor]:
-        """Per-seed losses (S,): recon E‖x − x̂‖², codebook E‖sg(z) − q‖², commitment βE‖z − sg(q)‖²."""
-        out = self.forward(x)
+    def losses(self, x: torch.Tensor, beta: float | torch.Tensor, out: dict | None = None) -> dict[str, torch.Tensor]:
+        """Per-seed losses (S,): recon E‖x − x̂‖², codebook E‖sg(z) − q‖², commitment βE‖z − sg(q)‖².
+
+        β may be one number or one per seed (S,); `out` reuses a forward pass already made on x.
+        """
+        out = self.forward(x) if out is None else out
         recon = ((x - out["x_hat"]) ** 2).sum(-1).mean(-1)
         cb = codebook_loss(out["z"], out["q"])
         commit = commitment_loss(out["z"], out["q"], beta)
@@ -64,7 +75,7 @@ class LinearVQ(nn.Module):
     @torch.no_grad()
     def evaluate(self, x: torch.Tensor, A: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """Metrics on a held-out set x (S, N, D): per-seed tensors (S,)."""
-        out = self.forward(x)
+        out = self.forward(x, hard=True)
         counts = metrics.code_counts(out["idx"], self.K)
         result = {
             "recon_mse": metrics.recon_mse(x, out["x_hat"]),

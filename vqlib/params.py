@@ -49,6 +49,12 @@ def _bool(name: str, v: Any) -> bool:
     return v
 
 
+def _methods() -> list[str]:
+    from vqlib.grid import METHODS
+
+    return sorted(METHODS)
+
+
 def _initializers() -> list[str]:
     from vqlib.init import INITIALIZERS
 
@@ -86,6 +92,15 @@ SPECS: dict[str, Spec] = {
     "rounds": Spec(_int(1), "timing rounds: each times every method once, in turn"),
     "scale_list": Spec(_list(_float(0.0, strict_low=True)), "uniform-init half-widths to sweep, in units of the latent's RMS std"),
     "n_curve": Spec(_int(1), "held-out vectors per seed for the learned-encoder learning curves (tables use all n_eval)"),
+    "methods": Spec(_list(_choice(_methods)), "training methods to compare: gradient estimators, or 'restart' (STE + dead-code restart)"),
+    "restart_window": Spec(_int(1), "dead-code restart: re-seed a code no batch vector picked for this many steps"),
+    "timing_steps": Spec(_int(1), "training steps per timing run"),
+    "timing_repeats": Spec(_int(1), "timing runs per method (interleaved)"),
+    "n_clusters": Spec(_int(1), "clusters of the Gaussian mixture"),
+    "center_scale": Spec(_float(0.0), "std of the mixture's cluster centres (latent coordinates)"),
+    "cluster_std": Spec(_float(0.0, strict_low=True), "std of each mixture cluster (latent coordinates)"),
+    "collapse_scale": Spec(_float(0.0, strict_low=True), "collapsed start: factor shrinking the initial encoder"),
+    "lloyd_iters": Spec(_int(1), "Lloyd iterations when measuring the distance to a k-means fixed point"),
 }
 
 #: Names the Jupyter kernel itself puts in a notebook's namespace.

@@ -18,6 +18,8 @@ COLORS = {
     "kmeans": "#2ca02c",
     "data_samples": "#9467bd",
     "rd_optimal": "#1f77b4",
+    "nsvq": "#8c564b",
+    "restart": "#ff7f0e",
 }
 
 
@@ -44,3 +46,14 @@ def mean_band(ax, frame, x: str, y: str, label: str, color: str | None = None) -
     mean, lo, hi = g.mean(), g.min(), g.max()
     ax.plot(mean.index, mean.values, label=label, color=color)
     ax.fill_between(mean.index, lo.values, hi.values, color=color, alpha=0.2, linewidth=0)
+
+
+def mean_ci_errorbar(ax, frame, x: str, y: str, label: str, color: str | None = None, marker: str = "o") -> None:
+    """Mean over seeds of y against x with 95 % CI error bars (vqlib.stats.mean_ci)."""
+    from vqlib.stats import mean_ci
+
+    xs = list(dict.fromkeys(frame[x]))
+    cis = [mean_ci(frame[frame[x] == v][y].to_numpy()) for v in xs]
+    mean = [c.mean for c in cis]
+    err = [[c.mean - c.low for c in cis], [c.high - c.mean for c in cis]]
+    ax.errorbar(xs, mean, yerr=err, label=label, color=color, marker=marker, ms=3, capsize=2, lw=1)

@@ -115,3 +115,30 @@ def paired_against(frame, by: str, reference, column: str, group: str | None = N
                         "diff_text": p.difference.format(), "rel_text": p.relative.scaled(100).format() + " %"})
             rows.append(row)
     return pd.DataFrame(rows)
+def summarize_by(frame, keys: list[str], columns: list[str], digits: int = 3):
+    """stats.summarize over several key columns: one row per key combination, in order of first appearance.
+
+    Returns (display, numbers) like :func:`summarize`.
+    """
+    import pandas as pd
+
+    shown, numbers = [], []
+    for values, sub in frame.groupby(keys, sort=False):
+        values = values if isinstance(values, tuple) else (values,)
+        head = dict(zip(keys, values))
+        cis = {c: mean_ci(sub[c].to_numpy()) for c in columns}
+        shown.append({**head, **{c: cis[c].format(digits) for c in columns}})
+        numbers.append({**head, **{f"{c}_{k}": getattr(cis[c], k) for c in columns for k in ("mean", "low", "high")}})
+    return pd.DataFrame(shown), pd.DataFrame(numbers)
+
+
+def ratio_ci(numerator, denominator, level: float = 0.95) -> Interval:
+    """Geometric-mean ratio numerator/denominator over paired runs, CI from a t-interval on the log ratios.
+
+    For timings: log ratios are less skewed than ratios, and one slow run moves the result less.
+    """
+    x, y = _values(numerator), _values(denominator)
+    if x.shape != y.shape or np.any(x <= 0) or np.any(y <= 0):
+        raise ValueError("ratio_ci needs positive paired values of equal length")
+    ci = mean_ci(np.log(x / y), level)
+    return Interval(float(np.exp(ci.mean)), float(np.exp(ci.low)), float(np.exp(ci.high)), ci.n)

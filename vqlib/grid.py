@@ -1,0 +1,270 @@
+"""Many configurations trained as one batched model: each (setting, method, seed) is a slice of the leading axis.
+
+Slices never interact: the loss is a sum over slices, the estimator acts slice by slice
+(:func:`vqlib.estimators.mixed`), Adam is elementwise, and the dead-code restart is per slice. All slices of
+one seed draw the same minibatch indices, so methods and settings are compared on paired runs.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import pandas as pd
+import torch
+
+from vqlib import metrics
+from vqlib.checks import check_float, check_int
+from vqlib.estimators import ESTIMATORS, LABELS as ESTIMATOR_LABELS
+from vqlib.init import lloyd
+from vqlib.models import LinearVQ
+from vqlib.quantize import assign, codebook_loss, commitment_loss, lookup, quantize, sq_distances
+from vqlib.restart import DeadCodeRestart
+from vqlib.train import batch_indices
+
+#: A method is a gradient estimator, or "restart": STE with dead-code restart (vqlib.restart).
+METHODS: dict[str, tuple[str, bool]] = {**{name: (name, False) for name in ESTIMATORS}, "restart": ("ste", True)}
+
+LABELS: dict[str, str] = {**ESTIMATOR_LABELS, "restart": "STE + dead-code restart"}
+
+#: Slice columns every grid needs: which data set (row of x_train), which seed (batch stream), method, β.
+SLICE_COLUMNS = ("data", "seed", "method", "beta")
+
+
+@dataclass
+class GridRun:
+    """A finished grid: per-slice evaluation history, the trained model, and what it cost."""
+
+    slices: pd.DataFrame  # one row per slice (its settings)
+    history: pd.DataFrame  # one row per (evaluation step, slice): slice columns, step, metrics
+    model: LinearVQ
+    restarts: torch.Tensor  # codes re-seeded per slice (0 where the method has no restart)
+    seconds_per_step: float  # wall time of one training step of the whole grid (evaluation excluded)
+    layout: "RowLayout"  # how slices share data rows
+
+    @property
+    def final(self) -> pd.DataFrame:
+        """The history at the last step."""
+        return self.history[self.history.step == self.history.step.max()].reset_index(drop=True)
+
+
+def check_slices(slices: pd.DataFrame, n_data: int) -> pd.DataFrame:
+    """Slice table with the needed columns, known methods, data rows in range and β ≥ 0."""
+    missing = [c for c in SLICE_COLUMNS if c not in slices.columns]
+    if missing:
+        raise ValueError(f"slices needs columns {list(SLICE_COLUMNS)}; missing {missing}")
+    unknown = sorted(set(slices.method) - set(METHODS))
+    if unknown:
+        raise ValueError(f"method must be one of {sorted(METHODS)}, got {unknown}")
+    if slices.data.min() < 0 or slices.data.max() >= n_data:
+        raise ValueError(f"slices.data must index the {n_data} data sets (0..{n_data - 1})")
+    for b in slices.beta:
+        check_float("beta", float(b), 0.0)
+    return slices.reset_index(drop=True)
+
+
+class RowLayout:
+    """Slices grouped by data row: all slices of one row see the same minibatch, so one matmul serves them.
+
+    x (B, D) times the side-by-side maps of the row's n slices, (D, n·k), is one wide matmul instead of n
+    thin ones (k = m or 2m): on a CPU it is several times faster, and the batch is gathered once per row.
+    """
+
+    def __init__(self, data: torch.Tensor, seeds: torch.Tensor) -> None:
+        order = torch.argsort(data, stable=True)
+        rows, counts = torch.unique_consecutive(data[order], return_counts=True)
+        if not torch.all(counts == counts[0]):
+            raise ValueError(f"every data row needs the same number of slices, got counts {counts.tolist()}")
+        row_seeds = seeds[order].view(len(rows), -1)
+        if not torch.all(row_seeds == row_seeds[:, :1]):
+            raise ValueError("all slices of a data row must share its seed (its minibatch stream)")
+        self.order, self.inverse = order, torch.argsort(order)
+        self.rows, self.n = rows, int(counts[0])
+        self.row_seed = row_seeds[:, 0]
+        self.row_of_slice = torch.searchsorted(rows, data)  # position in `rows` of each slice's data row
+
+    def project(self, x: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
+        """x (R, N, D) per row, maps (L, D, k) per slice -> x_row(l) @ maps[l], shape (L, N, k)."""
+        L, D, k = maps.shape
+        R, N = x.shape[:2]
+        side = maps[self.order].view(R, self.n, D, k).permute(0, 2, 1, 3).reshape(R, D, self.n * k)
+        y = torch.bmm(x, side).view(R, N, self.n, k).permute(0, 2, 1, 3).reshape(L, N, k)
+        return y[self.inverse]
+
+
+def nearest(z: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
+    """Nearest-code indices as argmin_k (‖c_k‖² − 2 z·c_k): one fused matmul, ‖z‖² dropped (same argmin)."""
+    c_sq = (codebook * codebook).sum(-1).unsqueeze(-2)
+    return torch.baddbmm(c_sq, z, codebook.transpose(-1, -2), alpha=-2).argmin(-1)
+
+
+def recon_error(x_sq: torch.Tensor, wx: torch.Tensor, q: torch.Tensor, decoder: torch.Tensor) -> torch.Tensor:
+    """‖x − W q‖² per vector from m-dimensional pieces: ‖x‖² − 2 (Wᵀx)·q + qᵀ(WᵀW)q (no D-dimensional residual)."""
+    gram = decoder.transpose(-1, -2) @ decoder
+    return x_sq - 2 * (wx * q).sum(-1) + ((q @ gram) * q).sum(-1)
+
+
+def grid_losses(model: LinearVQ, layout: RowLayout, x_rows: torch.Tensor, beta: torch.Tensor) -> tuple[dict, dict]:
+    """LinearVQ.losses for every slice, computed row-wise (same values and gradients up to rounding).
+
+    x_rows (R, B, D): each row's minibatch. Returns (losses per slice (L,), forward outputs z, q, idx).
+    """
+    m = model.codebook.shape[-1]
+    maps = torch.cat([model.encoder.transpose(-1, -2), model.decoder], -1)  # (L, D, 2m)
+    y = layout.project(x_rows, maps)
+    z, wx = y[..., :m], y[..., m:]
+    q, idx = quantize(z, model.codebook)
+    x_sq = (x_rows * x_rows).sum(-1)[layout.row_of_slice]
+    recon = recon_error(x_sq, wx, model.estimator(z, q), model.decoder).mean(-1)
+    cb = codebook_loss(z, q)
+    commit = commitment_loss(z, q, beta)
+    return {"total": recon + cb + commit, "recon": recon, "codebook": cb, "commitment": commit}, {"z": z, "q": q, "idx": idx}
+
+
+def train_grid(
+    x_train: torch.Tensor,
+    x_eval: torch.Tensor,
+    slices: pd.DataFrame,
+    encoder: torch.Tensor,
+    codebook: torch.Tensor,
+    steps: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    eval_every: int = 0,
+    restart_window: int = 50,
+    decoder: torch.Tensor | None = None,
+    A: torch.Tensor | None = None,
+    labels_eval: torch.Tensor | None = None,
+    learn_encoder: bool = True,
+    evaluation: bool = True,
+) -> GridRun:
+    """Train every slice (row of `slices`) with Adam on the loss of eq. testbed-loss, as one batched model.
+
+    x_train (G, N, D) and x_eval (G, N_eval, D) hold G data rows; slice l trains on row slices.data[l]
+    with β = slices.beta[l] and its method, from encoder[l] (m, D), codebook[l] (K, m) and decoder[l]
+    (D, m) (default: encoder[l]ᵀ). Slices of one data row must share a seed and every row must have as
+    many slices (a full grid). Evaluation (hard q) at step 0, every `eval_every` steps and at the end;
+    A (G, D, m) adds subspace metrics, labels_eval (G, N_eval) cluster purity. evaluation=False skips
+    every evaluation (an empty history: for timing runs).
+    """
+    check_int("steps", steps, 1)
+    check_int("batch_size", batch_size, 1)
+    check_float("lr", lr, 0.0, strict_low=True)
+    check_int("eval_every", eval_every, 0)
+    slices = check_slices(slices, x_train.shape[0])
+    L = len(slices)
+    if encoder.shape[0] != L or codebook.shape[0] != L:
+        raise ValueError(f"encoder and codebook need one entry per slice ({L}), got {encoder.shape[0]} and {codebook.shape[0]}")
+    device = x_train.device
+    decoder = encoder.transpose(1, 2) if decoder is None else decoder
+    est_names = [METHODS[m][0] for m in slices.method]
+    model = LinearVQ(encoder, codebook, decoder, est_names, learn_encoder=learn_encoder, estimator_seed=seed + 4).to(device)
+    active = torch.tensor([METHODS[m][1] for m in slices.method])
+    restart = DeadCodeRestart(L, model.K, restart_window, active, seed + 5) if active.any() else None
+    layout = RowLayout(torch.tensor(slices.data.to_list()), torch.tensor(slices.seed.to_list()))
+    beta = torch.tensor(slices.beta.to_list(), dtype=torch.float32, device=device)
+    n_seeds = int(slices.seed.max()) + 1
+    G, N, D = x_train.shape
+    # Minibatch indices of every step and row (a row draws its seed's stream), as flat indices into x_train.
+    idx = batch_indices(n_seeds, N, steps, batch_size, seed + 3)[:, layout.row_seed] + (layout.rows * N).view(1, -1, 1)
+    x_flat = x_train.reshape(G * N, D)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    evaluate_now = lambda step: _rows(slices, step, evaluate(model, layout, x_eval, beta, A, labels_eval))  # noqa: E731
+    rows = [evaluate_now(0)] if evaluation else [slices.iloc[:0].assign(step=0)]
+    elapsed = 0.0
+    for step in range(1, steps + 1):
+        start = time.perf_counter()
+        x_rows = x_flat.index_select(0, idx[step - 1].reshape(-1).to(device)).view(len(layout.rows), batch_size, D)
+        losses, out = grid_losses(model, layout, x_rows, beta)
+        opt.zero_grad(set_to_none=True)
+        losses["total"].sum().backward()
+        opt.step()
+        if restart is not None:
+            restart.step(model.codebook, out["z"], out["idx"], step, opt)
+        elapsed += time.perf_counter() - start
+        if evaluation and (step == steps or (eval_every and step % eval_every == 0)):
+            rows.append(evaluate_now(step))
+    restarts = restart.restarts if restart is not None else torch.zeros(L, dtype=torch.long)
+    return GridRun(slices, pd.concat(rows, ignore_index=True), model, restarts, elapsed / steps, layout)
+
+
+def _rows(slices: pd.DataFrame, step: int, result: dict[str, torch.Tensor]) -> pd.DataFrame:
+    frame = slices.copy()
+    frame.insert(len(frame.columns), "step", step)
+    for k, v in result.items():
+        frame[k] = v.cpu().numpy()
+    return frame
+
+
+@torch.no_grad()
+def evaluate(
+    model: LinearVQ,
+    layout: RowLayout,
+    x_eval: torch.Tensor,
+    beta: torch.Tensor,
+    A: torch.Tensor | None = None,
+    labels_eval: torch.Tensor | None = None,
+) -> dict[str, torch.Tensor]:
+    """Metrics per slice (L,) on its data row's evaluation set, with hard q (float32 maps, float64 means).
+
+    Besides LinearVQ.evaluate's metrics: the held-out objective (eq. testbed-loss), the largest principal
+    angle (degrees) between the true subspace and the encoder's row space / decoder's column space, and
+    cluster purity. Errors are computed from m-dimensional pieces (:func:`recon_error`).
+    """
+    K, m = model.K, model.codebook.shape[-1]
+    x = x_eval[layout.rows]
+    enc, cb, dec = model.encoder, model.codebook, model.decoder
+    y = layout.project(x, torch.cat([enc.transpose(-1, -2), dec], -1))
+    z, wx = y[..., :m], y[..., m:]
+    chunk = max(1, 2**24 // (x.shape[1] * K))  # bound the (slices, N, K) score tensor
+    idx = torch.cat([nearest(z[i : i + chunk], cb[i : i + chunk]) for i in range(0, len(z), chunk)])
+    q = lookup(cb, idx)
+    D = x.shape[-1]
+    sq = recon_error((x * x).sum(-1)[layout.row_of_slice], wx, q, dec).double()
+    counts = metrics.code_counts(idx, K)
+    latent = ((z - q) ** 2).sum(-1).double().mean(-1)
+    res = {
+        "recon_mse": sq.mean(-1) / D,
+        "sq_error": sq.mean(-1),
+        "latent_distortion": latent,
+        "objective": sq.mean(-1) + (1 + beta.double()) * latent,
+        "dead_codes": metrics.dead_codes(counts),
+        "usage": metrics.usage(counts),
+        "entropy_bits": metrics.entropy_bits(counts),
+        "perplexity": metrics.perplexity(counts),
+    }
+    if A is not None:
+        a = A[layout.rows]  # (R, D, r)
+        ax = torch.bmm(x, a)[layout.row_of_slice]  # Aᵀx per slice, (L, N, r)
+        a_slice = a[layout.row_of_slice]
+        aw = a_slice.transpose(-1, -2) @ dec  # AᵀW, (L, r, m)
+        res["subspace_distortion"] = recon_error((ax * ax).sum(-1), ax @ aw, q, aw).double().mean(-1)
+        res["angle_encoder_deg"] = metrics.principal_angles_deg(enc.transpose(-1, -2), a_slice).max(-1).values
+        res["angle_decoder_deg"] = metrics.principal_angles_deg(dec, a_slice).max(-1).values
+    if labels_eval is not None:
+        lab = labels_eval[layout.rows][layout.row_of_slice]
+        res["purity"] = metrics.cluster_purity(idx, lab, K, int(labels_eval.max()) + 1)
+    return res
+
+
+@torch.no_grad()
+def lloyd_gain(run: GridRun, x: torch.Tensor, iters: int = 20) -> torch.Tensor:
+    """How far each slice's codebook is from a k-means (Lloyd) fixed point for its own encoder: (L,).
+
+    Relative drop of the latent distortion E‖z − q‖² on the data rows x (G, N, D) when `iters` Lloyd
+    iterations run from the trained codebook with the encoder fixed; 0 at a fixed point. Empty cells keep
+    their code, so dead codes stay dead: the gain measures only how far live codes are from their centroids.
+    """
+    check_int("iters", iters, 1)
+    layout, model = run.layout, run.model
+    z = layout.project(x[layout.rows], model.encoder.transpose(-1, -2))
+    cb = model.codebook.detach()
+    chunk = max(1, 2**24 // (z.shape[1] * model.K))
+    gains = []
+    for i in range(0, len(z), chunk):
+        zc, c = z[i : i + chunk], cb[i : i + chunk]
+        before = sq_distances(zc, c).min(-1).values.double().mean(-1)
+        after = sq_distances(zc, lloyd(zc, c, iters, tol=0.0)).min(-1).values.double().mean(-1)
+        gains.append((before - after) / before)
+    return torch.cat(gains)
