@@ -91,12 +91,16 @@ def test_jacobian_rejects_unknown_estimator():
         geometry.jacobian("rotation", z, q)
 
 
-def test_nearest_boundary_by_hand():
+def test_nearest_boundary_and_face_angle_by_hand():
     C = torch.tensor([[-1.0, 0.0], [1.0, 0.0], [0.0, 3.0]])
-    b = geometry.nearest_boundary(torch.tensor([[-0.2, 0.0]]), C)
+    z = torch.tensor([[-0.2, 0.0]])
+    b = geometry.nearest_boundary(z, C)
     assert b.own.item() == 0 and b.neighbour.item() == 1
     assert b.distance.item() == pytest.approx(0.2)
     torch.testing.assert_close(b.normal, torch.tensor([[1.0, 0.0]]))
+    # the nearest face is the line x = 0: an update along it makes 0°, across it 90°, diagonal 45° (either sign)
+    for dz, angle in [([0.0, 1.0], 0.0), ([-2.0, 0.0], 90.0), ([1.0, -1.0], 45.0)]:
+        assert geometry.face_angle_deg(torch.tensor([dz]), z, C).item() == pytest.approx(angle, abs=1e-4)
 
 
 @pytest.mark.parametrize("m", [2, 3])
@@ -127,9 +131,9 @@ def test_ste_always_moves_a_misassigned_point_towards_its_better_code():
     assert mis.sum() > 100
     assert torch.all(prog[mis] > 0)
     frame = geometry.update_statistics(["ste", "projection", "rotation_trick"], tb.x_eval, E, W, C)
-    assert set(frame.columns) == {"estimator", "seed", "alignment", "progress", "progress_share", "misassigned"}
+    assert set(frame.columns) == {"estimator", "seed", "face_angle", "progress", "progress_share", "misassigned"}
     assert np.all(frame[frame.estimator == "ste"].progress_share == 1.0)
-    assert frame.alignment.between(0, 1).all()
+    assert frame.face_angle.between(0, 90).all()
     assert frame[frame.estimator == "projection"].progress_share.min() < 1.0  # the theorem is STE's alone
 
 
@@ -147,9 +151,11 @@ def test_projection_equals_ste_when_the_decoder_is_the_orthonormal_encoders_tran
     assert (geometry.reconstruction_updates("projection", z2, tb.x_eval, W2, C) - geometry.reconstruction_updates("ste", z2, tb.x_eval, W2, C)).abs().max() > 0.1
 
 
-def test_random_autoencoder_is_seeded_and_shaped():
+def test_random_autoencoder_is_seeded_shaped_and_untied():
     E, W = geometry.random_autoencoder(2, 8, 3, seed=1)
     assert E.shape == (2, 3, 8) and W.shape == (2, 8, 3)
+    torch.testing.assert_close(E @ E.transpose(1, 2), torch.eye(3).expand(2, 3, 3))  # orthonormal rows
+    assert (W.transpose(1, 2) @ W - torch.eye(3)).abs().max() > 0.1  # the decoder is not orthonormal
     assert torch.equal(E, geometry.random_autoencoder(2, 8, 3, seed=1)[0])
     with pytest.raises(ValueError, match="D must be"):
         geometry.random_autoencoder(2, 0, 3)

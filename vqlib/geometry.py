@@ -14,6 +14,7 @@ import scipy.stats
 import torch
 
 from vqlib.checks import check_choice, check_int
+from vqlib.data import random_orthonormal
 from vqlib.estimators import EPS, ESTIMATORS, get_estimator
 from vqlib.quantize import assign, lookup, sq_distances
 
@@ -111,9 +112,13 @@ def cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (a * b).sum(-1) / (na * nb).clamp_min(EPS)
 
 
-def boundary_alignment(dz: torch.Tensor, z: torch.Tensor, C: torch.Tensor) -> torch.Tensor:
-    """|cos∠(Δz, n)| per point: 1 when the update crosses the nearest cell face head-on, 0 when it runs along it."""
-    return cosine(dz, nearest_boundary(z, C).normal).abs()
+def face_angle_deg(dz: torch.Tensor, z: torch.Tensor, C: torch.Tensor) -> torch.Tensor:
+    """Angle (degrees) between the update Δz and the nearest face of z's cell: 0 along the face, 90 straight across.
+
+    φ = arcsin |cos∠(Δz, n)| with n the face's normal; a direction drawn uniformly in the plane gives 45° on average.
+    """
+    cos = cosine(dz, nearest_boundary(z, C).normal).abs().clamp(max=1.0)
+    return torch.rad2deg(torch.arcsin(cos))
 
 
 def best_codes(x: torch.Tensor, W: torch.Tensor, C: torch.Tensor) -> torch.Tensor:
@@ -133,24 +138,24 @@ def progress_cosine(dz: torch.Tensor, z: torch.Tensor, x: torch.Tensor, W: torch
 
 
 def random_autoencoder(n_seeds: int, D: int, m: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """An untrained linear autoencoder per seed: encoder E (S, m, D) and an independent decoder W (S, D, m).
+    """An untrained linear autoencoder per seed: orthonormal encoder rows E (S, m, D), independent decoder W (S, D, m).
 
-    Entries are N(0, 1/D) and N(0, 1/m), so ‖Ex‖ ≈ ‖x‖·√(m/D) and ‖Wz‖ ≈ ‖z‖·√(D/m) on average; unlike the
-    testbed's start (W = Eᵀ, orthonormal), WᵀW ≠ I, which is the generic case.
+    E is Haar-distributed as at the testbed's start; W has N(0, 1/m) entries and is drawn independently of E,
+    so WᵀW ≠ I and W ≠ Eᵀ: the generic case, unlike the testbed's tied start (W = Eᵀ).
     """
     check_int("n_seeds", n_seeds, 1)
     check_int("D", D, 1)
-    check_int("m", m, 1)
+    check_int("m", m, 1, D)
     gen = torch.Generator().manual_seed(int(seed))
-    E = torch.randn(n_seeds, m, D, generator=gen) / D**0.5
+    E = random_orthonormal(n_seeds, D, m, gen).transpose(1, 2)
     W = torch.randn(n_seeds, D, m, generator=gen) / m**0.5
     return E, W
 
 
 def update_statistics(names: list[str], x: torch.Tensor, E: torch.Tensor, W: torch.Tensor, C: torch.Tensor) -> pd.DataFrame:
-    """Per estimator and seed, for z = Ex and the loss ‖x − W q̃‖²: boundary alignment and progress to the better code.
+    """Per estimator and seed, for z = Ex and the loss ‖x − W q̃‖²: angle to the cell faces and progress to the better code.
 
-    Columns: alignment (mean |cos| with the nearest face's normal), progress (mean cos towards the best code,
+    Columns: face_angle (mean angle in degrees between Δz and the nearest face of z's cell), progress (mean cos towards the best code,
     over points not at their best code), progress_share (share of those with a positive cos), misassigned
     (share of points not at their best code). E, W, C may differ per estimator: pass dicts keyed by name.
     """
@@ -167,7 +172,7 @@ def update_statistics(names: list[str], x: torch.Tensor, E: torch.Tensor, W: tor
                 {
                     "estimator": name,
                     "seed": range(x.shape[0]),
-                    "alignment": boundary_alignment(dz, z, c).mean(-1).double().numpy(),
+                    "face_angle": face_angle_deg(dz, z, c).mean(-1).double().numpy(),
                     "progress": (torch.where(mis, prog, 0).sum(-1) / n_mis).double().numpy(),
                     "progress_share": (((prog > 0) & mis).sum(-1) / n_mis).double().numpy(),
                     "misassigned": (n_mis / x.shape[-2]).double().numpy(),

@@ -81,13 +81,21 @@ def table(frame: pd.DataFrame, name: str, caption: str, data: pd.DataFrame | Non
 
 
 def figure(key: str, fig) -> None:
-    """Glue a matplotlib figure for {glue:figure} and save it as PNG beside the tables; close it."""
-    import matplotlib.pyplot as plt
+    """Glue a matplotlib figure for {glue:figure} as PNG and save it beside the tables; close it.
 
+    Glued as PNG bytes: with the Agg backend (vqlib.plotting) a Figure object itself only has a text form.
+    """
+    import io
+
+    import matplotlib.pyplot as plt
+    from IPython.display import Image
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
     out = output_dir()
     if out is not None:
-        fig.savefig(out / f"{key}.png", dpi=120, bbox_inches="tight")
-    _glue(key, fig)
+        (out / f"{key}.png").write_bytes(buffer.getvalue())
+    _glue(key, Image(data=buffer.getvalue(), format="png"))
     plt.close(fig)
 
 
