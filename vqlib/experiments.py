@@ -45,10 +45,12 @@ def train_estimators(
     seed: int,
     eval_every: int = 0,
     init_name: str = "uniform",
+    callback=None,
 ) -> pd.DataFrame:
     """Train one learned-encoder model per estimator from the same start (encoder, codebook, batches).
 
-    Returns the evaluation history: one row per (method, step, seed).
+    Returns the evaluation history: one row per (method, step, seed). `callback(model, step)` is handed
+    to :func:`vqlib.train.train` (e.g. a :class:`vqlib.train.CodebookRecorder`).
     """
     check_int("K", K, 1)
     S, _, D = tb.x_train.shape
@@ -60,7 +62,7 @@ def train_estimators(
     frames = []
     for name in estimators:
         model = LinearVQ(enc, cb, enc.transpose(1, 2), name).to(device)
-        hist = train(model, tb.x_train, tb.x_eval, steps, batch_size, lr, beta, seed + 3, eval_every, tb.A)
+        hist = train(model, tb.x_train, tb.x_eval, steps, batch_size, lr, beta, seed + 3, eval_every, tb.A, callback)
         hist.insert(0, "method", name)
         frames.append(hist)
     return pd.concat(frames, ignore_index=True)
@@ -480,3 +482,41 @@ def steps_to_target(history: pd.DataFrame, reference: str = "ste", tolerance: fl
         rows.append({**dict(zip(keys + ["method"], values)), "steps_to_target": float(hit[0] if hit.size else last),
                      "reached": bool(hit.size)})
     return pd.DataFrame(rows)
+
+
+def kmeans_vs_bound(dims: list[int], K_list: list[int], seeds: int, n_train: int, n_eval: int, iters: int, seed: int) -> pd.DataFrame:
+    """k-means on N(0, I_d) samples for each (d, K): MSE per dimension on its training points and on fresh ones.
+
+    In 1-D the codebook is also scored on the exact density (rd.scalar_mse), next to the Lloyd–Max optimum and
+    to Lloyd run on the same samples from the Lloyd–Max levels (what the samples allow near the optimum).
+    Returns one row per (d, K, seed); distortions are per dimension, bounds are D(R) = 2^(−2 log2(K)/d).
+    """
+    from vqlib.quantize import sq_distances
+
+    rows = []
+    gen = torch.Generator().manual_seed(int(seed))
+    for d in dims:
+        for K in K_list:
+            check_int("K", K, 1, n_train)
+            x = torch.randn(seeds, n_train, d, generator=gen, dtype=torch.float64)
+            fresh = torch.randn(seeds, n_eval, d, generator=gen, dtype=torch.float64)
+            cb = init.kmeans(x, K, iters, seed=seed + 1000 * d + K)
+            frame = pd.DataFrame(
+                {
+                    "d": d,
+                    "K": K,
+                    "seed": range(seeds),
+                    "rate_per_dim": rd.bits(K) / d,
+                    "train_mse": (sq_distances(x, cb).min(-1).values.mean(-1) / d).numpy(),
+                    "fresh_mse": (sq_distances(fresh, cb).min(-1).values.mean(-1) / d).numpy(),
+                    "dr": rd.gaussian_dr([1.0] * d, rd.bits(K)) / d,
+                }
+            )
+            if d == 1:
+                lm = rd.lloyd_max(K)
+                from_lm = init.lloyd(x, torch.as_tensor(lm.levels).reshape(1, K, 1).expand(seeds, K, 1).clone(), iters)
+                frame["exact_mse"] = [rd.scalar_mse(c[:, 0].numpy()) for c in cb]
+                frame["lloyd_max"] = lm.mse
+                frame["from_lm_exact_mse"] = [rd.scalar_mse(c[:, 0].numpy()) for c in from_lm]
+            rows.append(frame)
+    return pd.concat(rows, ignore_index=True)

@@ -61,6 +61,13 @@ def principal_angles_deg(U: torch.Tensor, V: torch.Tensor) -> torch.Tensor:
     return torch.rad2deg(torch.arccos(cos))
 
 
+def signal_leakage(encoder: torch.Tensor, A: torch.Tensor, eigenvalues: torch.Tensor) -> torch.Tensor:
+    """E‖(I − P) A s‖², s ~ N(0, diag λ): signal energy outside the row span P of an encoder (S, m', D); A (S, D, m)."""
+    basis = torch.linalg.qr(encoder.double().transpose(-1, -2))[0]  # (S, D, m') orthonormal span of the rows
+    resid = A.double() - basis @ (basis.transpose(-1, -2) @ A.double())
+    return (resid.pow(2).sum(-2) * torch.as_tensor(eigenvalues, dtype=torch.float64, device=A.device)).sum(-1)
+
+
 def cluster_purity(idx: torch.Tensor, labels: torch.Tensor, K: int, n_clusters: int) -> torch.Tensor:
     """Share of each code's points from its majority cluster, weighted by code counts: idx, labels (S, N)."""
     joint = torch.zeros(idx.shape[0], K * n_clusters, dtype=torch.float64, device=idx.device)

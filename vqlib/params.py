@@ -101,6 +101,14 @@ SPECS: dict[str, Spec] = {
     "cluster_std": Spec(_float(0.0, strict_low=True), "std of each mixture cluster (latent coordinates)"),
     "collapse_scale": Spec(_float(0.0, strict_low=True), "collapsed start: factor shrinking the initial encoder"),
     "lloyd_iters": Spec(_int(1), "Lloyd iterations when measuring the distance to a k-means fixed point"),
+    "n_samples": Spec(_int(1), "Monte Carlo samples per seed"),
+    "K_2d": Spec(_int(2), "codebook size of the 2-D experiments"),
+    "snapshot_every": Spec(_int(1), "keep the codebook every this many training steps"),
+    "grid_size": Spec(_int(2), "points per axis of a plotting grid"),
+    "n_levels_list": Spec(_list(_int(1, 4096)), "numbers of levels N of scalar quantizers"),
+    "max_rate_bits": Spec(_int(1, 12), "largest rate (bits per sample) drawn for scalar quantizers"),
+    "dims": Spec(_list(_int(1)), "vector dimensions to sweep"),
+    "n_check": Spec(_int(1), "random cases on which a derived formula is checked against autograd"),
 }
 
 #: Names the Jupyter kernel itself puts in a notebook's namespace.

@@ -71,6 +71,11 @@ def _sig(x: float, digits: int) -> str:
     return f"{x:#.{digits}g}".rstrip(".") if 1e-4 <= abs(x) < 1e6 else f"{x:.{digits - 1}e}"
 
 
+def sig(x: float, digits: int = 3) -> str:
+    """x as text with `digits` significant digits (the book's one number format, stable across reruns)."""
+    return _sig(float(x), digits)
+
+
 def summarize(frame, by: str, columns: list[str], digits: int = 3, order: list | None = None):
     """Per group of `by`: 'mean [low, high]' text per column (for display) and the numbers (for CSV).
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Callable
 
 import pandas as pd
 import torch
@@ -45,10 +46,13 @@ def train(
     seed: int = 0,
     eval_every: int = 0,
     A: torch.Tensor | None = None,
+    callback: Callable[[LinearVQ, int], None] | None = None,
 ) -> pd.DataFrame:
     """Train with Adam; return evaluation metrics (long format: step, seed, metric columns).
 
     Evaluation runs at step 0, every `eval_every` steps (0: only at the start and end) and at the end.
+    `callback(model, step)`, if given, is called at step 0 and after every optimizer step (e.g. a
+    :class:`CodebookRecorder`).
     """
     check_int("steps", steps, 1)
     check_int("batch_size", batch_size, 1)
@@ -65,12 +69,16 @@ def train(
     idx = batch_indices(S, N, steps, batch_size, seed).to(x_train.device)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     rows = [_eval_rows(model, x_eval, A, 0)]
+    if callback is not None:
+        callback(model, 0)
     for step in tqdm(range(1, steps + 1), disable=not progress_enabled(), desc=model.estimator_name, leave=False):
         batch = take_rows(x_train, idx[step - 1])
         loss = model.losses(batch, beta)["total"].sum()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if callback is not None:
+            callback(model, step)
         if step == steps or (eval_every and step % eval_every == 0):
             rows.append(_eval_rows(model, x_eval, A, step))
     return pd.concat(rows, ignore_index=True)
@@ -153,3 +161,25 @@ def train_codebook(
         if step == steps or (eval_every and step % eval_every == 0):
             history.append(rows(step))
     return pd.concat(history, ignore_index=True), cb.detach()
+
+
+class CodebookRecorder:
+    """A training callback that keeps each model's codebook every `every` steps and its last state, by estimator name."""
+
+    def __init__(self, every: int = 1) -> None:
+        self.every = check_int("every", every, 1)
+        self.steps: dict[str, list[int]] = {}
+        self.codebooks: dict[str, list[torch.Tensor]] = {}
+        self.last: dict[str, dict[str, torch.Tensor]] = {}  # encoder, codebook, decoder after the last call
+
+    def __call__(self, model: LinearVQ, step: int) -> None:
+        self.last[model.estimator_name] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        if step % self.every == 0:
+            self.steps.setdefault(model.estimator_name, []).append(step)
+            self.codebooks.setdefault(model.estimator_name, []).append(model.codebook.detach().cpu().clone())
+
+    def trajectory(self, name: str) -> torch.Tensor:
+        """Recorded codebooks of estimator `name` as one tensor (T, S, K, m)."""
+        if name not in self.codebooks:
+            raise ValueError(f"no codebooks recorded for {name!r}; recorded: {sorted(self.codebooks)}")
+        return torch.stack(self.codebooks[name])
