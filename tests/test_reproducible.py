@@ -256,3 +256,18 @@ def test_canonical_notebook_is_byte_identical_when_outputs_are(sandbox):
     first = md.with_suffix(".ipynb").read_bytes()
     run.canonical([md], force=True)
     assert len(calls) == 2 and md.with_suffix(".ipynb").read_bytes() == first
+
+
+def test_verdict_chapter_is_stale_when_another_chapter_changes(tmp_path, monkeypatch):
+    """The verdict chapter reads the other chapters' notebooks, so their sources are part of its inputs."""
+    from vqlib import run as run_mod
+
+    verdicts = run_mod.ROOT / "book" / "verdicts.md"
+    testbed = run_mod.ROOT / "book" / "testbed.md"
+    copy = tmp_path / "testbed.md"
+    copy.write_text(testbed.read_text() + "\nAn edit.\n")
+    before_verdicts, before_testbed = run_mod.inputs_hash(verdicts), run_mod.inputs_hash(testbed)
+    sources = [copy if p == testbed else p for p in run_mod.chapter_sources()]
+    monkeypatch.setattr(run_mod, "chapter_sources", lambda: sources)
+    assert run_mod.inputs_hash(verdicts) != before_verdicts
+    assert run_mod.inputs_hash(testbed) == before_testbed  # an ordinary chapter does not depend on the others

@@ -66,16 +66,24 @@ def projection_grad(z: torch.Tensor, q: torch.Tensor, g: torch.Tensor) -> torch.
     return (g * u).sum(-1, keepdim=True) * u
 
 
-class _Projection(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, z: torch.Tensor, q: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        ctx.save_for_backward(z, q)
-        return q.detach().clone()
+def _value_q_function(backward: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]) -> type:
+    """An autograd.Function whose value is q and whose gradient to z is backward(z, q, g) (none to q)."""
 
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
-        z, q = ctx.saved_tensors
-        return projection_grad(z, q, grad), None
+    class _ValueQ(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, z: torch.Tensor, q: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+            ctx.save_for_backward(z, q)
+            return q.detach().clone()
+
+        @staticmethod
+        def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+            z, q = ctx.saved_tensors
+            return backward(z, q, grad), None
+
+    return _ValueQ
+
+
+_Projection = _value_q_function(projection_grad)
 
 
 def rotation_projection(z: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
@@ -107,16 +115,7 @@ def rotation_trick_grad(z: torch.Tensor, q: torch.Tensor, g: torch.Tensor) -> to
     return torch.where(tiny, g, (q_norm / safe_z_norm) * rt_g)
 
 
-class _RotationTrick(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, z: torch.Tensor, q: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        ctx.save_for_backward(z, q)
-        return q.detach().clone()
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
-        z, q = ctx.saved_tensors
-        return rotation_trick_grad(z, q, grad), None
+_RotationTrick = _value_q_function(rotation_trick_grad)
 
 
 def rotation_trick(z: torch.Tensor, q: torch.Tensor) -> torch.Tensor:

@@ -34,6 +34,13 @@ def bound(tb: data.LinearGaussian, K: int) -> float:
     return rd.gaussian_dr(tb.covariance_eigenvalues, rd.bits(K))
 
 
+def start_encoder(tb, seed: int) -> torch.Tensor:
+    """The learned encoder's start, shared by every method of a seed: a random orthonormal map (S, m, D)."""
+    S, _, D = tb.x_train.shape
+    m = tb.A.shape[-1]
+    return data.random_orthonormal(S, D, m, torch.Generator().manual_seed(seed + 1)).transpose(1, 2).to(tb.x_train.device)
+
+
 def train_estimators(
     tb: data.LinearGaussian,
     K: int,
@@ -53,10 +60,8 @@ def train_estimators(
     to :func:`vqlib.train.train` (e.g. a :class:`vqlib.train.CodebookRecorder`).
     """
     check_int("K", K, 1)
-    S, _, D = tb.x_train.shape
-    m = tb.A.shape[-1]
     device = tb.x_train.device
-    enc = data.random_orthonormal(S, D, m, torch.Generator().manual_seed(seed + 1)).transpose(1, 2).to(device)
+    enc = start_encoder(tb, seed)
     z0 = tb.x_train @ enc.transpose(1, 2)
     cb = init.codebook(init_name, z0, K, seed=seed + 2).to(device)
     frames = []
@@ -168,11 +173,10 @@ def train_learned_encoder(
     metrics of LinearVQ.evaluate at step 0 and at the end on the whole held-out set; one row per (init, step, seed).
     """
     check_int("K", K, 1)
-    S, _, D = tb.x_train.shape
-    m = tb.A.shape[-1]
+    S = tb.x_train.shape[0]
     n = len(inits)
     device = tb.x_train.device
-    enc = data.random_orthonormal(S, D, m, torch.Generator().manual_seed(seed + 1)).transpose(1, 2).to(device)
+    enc = start_encoder(tb, seed)
     books = stacked_codebooks(tb.x_train @ enc.transpose(1, 2), K, inits, seed + 2, options)
     enc = enc.repeat(n, 1, 1)
     model = LinearVQ(enc, books, enc.transpose(1, 2), estimator).to(device)
@@ -382,7 +386,7 @@ def estimator_grid(
     S, _, D = datasets[0].x_train.shape
     m = datasets[0].A.shape[-1]
     device = datasets[0].x_train.device
-    enc = data.random_orthonormal(S, D, m, torch.Generator().manual_seed(seed + 1)).transpose(1, 2).to(device)
+    enc = start_encoder(datasets[0], seed)
     inits = {}
     for g, ds in enumerate(datasets):
         z0 = ds.x_train @ enc.transpose(1, 2)

@@ -117,10 +117,19 @@ def params_hash(params: dict[str, Any]) -> str:
 
 
 def inputs_hash(chapter: Path) -> str:
-    """Hash of what a chapter's canonical outputs depend on: its source and every vqlib source file."""
-    h = hashlib.sha256(Path(chapter).read_bytes())
+    """Hash of what a chapter's canonical outputs depend on: its source and every vqlib source file.
+
+    A chapter that reads the other chapters' executed notebooks (it calls `collect_claims`) also depends on
+    their sources, which with vqlib determine those notebooks.
+    """
+    text = Path(chapter).read_bytes()
+    h = hashlib.sha256(text)
     for src in sorted(VQLIB_DIR.glob("*.py")):
         h.update(src.name.encode() + src.read_bytes())
+    if b"collect_claims" in text:
+        for other in chapter_sources():
+            if other.resolve() != Path(chapter).resolve():
+                h.update(other.name.encode() + other.read_bytes())
     return h.hexdigest()[:16]
 
 
