@@ -92,12 +92,6 @@ class RowLayout:
         return y[self.inverse]
 
 
-def nearest(z: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
-    """Nearest-code indices as argmin_k (‖c_k‖² − 2 z·c_k): one fused matmul, ‖z‖² dropped (same argmin)."""
-    c_sq = (codebook * codebook).sum(-1).unsqueeze(-2)
-    return torch.baddbmm(c_sq, z, codebook.transpose(-1, -2), alpha=-2).argmin(-1)
-
-
 def recon_error(x_sq: torch.Tensor, wx: torch.Tensor, q: torch.Tensor, decoder: torch.Tensor) -> torch.Tensor:
     """‖x − W q‖² per vector from m-dimensional pieces: ‖x‖² − 2 (Wᵀx)·q + qᵀ(WᵀW)q (no D-dimensional residual)."""
     gram = decoder.transpose(-1, -2) @ decoder
@@ -218,7 +212,7 @@ def evaluate(
     y = layout.project(x, torch.cat([enc.transpose(-1, -2), dec], -1))
     z, wx = y[..., :m], y[..., m:]
     chunk = max(1, 2**24 // (x.shape[1] * K))  # bound the (slices, N, K) score tensor
-    idx = torch.cat([nearest(z[i : i + chunk], cb[i : i + chunk]) for i in range(0, len(z), chunk)])
+    idx = torch.cat([assign(z[i : i + chunk], cb[i : i + chunk]) for i in range(0, len(z), chunk)])
     q = lookup(cb, idx)
     D = x.shape[-1]
     sq = recon_error((x * x).sum(-1)[layout.row_of_slice], wx, q, dec).double()

@@ -23,7 +23,7 @@ class Interval:
 
     def format(self, digits: int = 3) -> str:
         """'mean [low, high]' with a fixed number of significant digits, so reruns print the same text."""
-        return f"{_sig(self.mean, digits)} [{_sig(self.low, digits)}, {_sig(self.high, digits)}]"
+        return f"{sig(self.mean, digits)} [{sig(self.low, digits)}, {sig(self.high, digits)}]"
 
 
 def _values(values) -> np.ndarray:
@@ -64,16 +64,12 @@ def paired(a, b, level: float = 0.95) -> Paired:
     return Paired(mean_ci(diff, level), mean_ci(rel, level), p)
 
 
-def _sig(x: float, digits: int) -> str:
-    """x with `digits` significant digits, no exponent for ordinary magnitudes."""
+def sig(x: float, digits: int = 3) -> str:
+    """x as text with `digits` significant digits, no exponent for ordinary magnitudes (stable across reruns)."""
+    x = float(x)
     if x == 0 or not np.isfinite(x):
         return f"{x:.{digits - 1}f}" if x == 0 else str(x)
     return f"{x:#.{digits}g}".rstrip(".") if 1e-4 <= abs(x) < 1e6 else f"{x:.{digits - 1}e}"
-
-
-def sig(x: float, digits: int = 3) -> str:
-    """x as text with `digits` significant digits (the book's one number format, stable across reruns)."""
-    return _sig(float(x), digits)
 
 
 def summarize(frame, by: str, columns: list[str], digits: int = 3, order: list | None = None):
