@@ -111,6 +111,7 @@ class Claim:
     verdict: str  # one of VERDICTS
     why: str  # one sentence
     section: str  # label of the section that measured it
+    regime: str = ""  # training regime (vqlib.regimes) the verdict is about; "" where no training is involved
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
         return {CLAIM_MIME: asdict(self), "text/plain": repr(self)}
@@ -120,13 +121,13 @@ class Claim:
 
 
 def claim(
-    id: str, source: str, claim: str, seed_value: str, measured: str, verdict: str, why: str, section: str
+    id: str, source: str, claim: str, seed_value: str, measured: str, verdict: str, why: str, section: str, regime: str = ""
 ) -> Claim:
-    """Record a verdict on a seed claim (glued as `claim:<id>`, collected by the verdict chapter)."""
+    """Record a verdict on a seed claim (glued as `claim:<id>` or `claim:<id>@<regime>`, collected by the verdict chapter)."""
     if verdict not in VERDICTS:
         raise ValueError(f"verdict must be one of {list(VERDICTS)}, got {verdict!r}")
-    record = Claim(id, source, claim, seed_value, measured, verdict, why, section)
-    _glue(f"claim:{id}", record)
+    record = Claim(id, source, claim, seed_value, measured, verdict, why, section, regime)
+    _glue(f"claim:{id}@{regime}" if regime else f"claim:{id}", record)
     return record
 
 
