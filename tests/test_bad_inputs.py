@@ -71,6 +71,13 @@ LIBRARY = [
     ("unknown-initializer-params", lambda: params.check({"inits": ["uniform", "rd"]}), ValueError, ["inits[1] must be one of", "'rd'"]),
     ("unknown-device", lambda: resolve_device("tpu"), ValueError, ["device must be one of", "'cuda'", "'tpu'"]),
     ("unknown-device-params", lambda: params.check({"device": "gpu"}), ValueError, ["device must be one of", "'auto'"]),
+    ("duplicate-in-list", lambda: params.check({"K_list": [8, 16, 8]}), ValueError, ["K_list must not repeat an item", "[8] repeated"]),
+    ("duplicate-estimator", lambda: params.check({"estimators": ["ste", "ste"]}), ValueError, ["estimators must not repeat an item", "'ste'"]),
+    ("data-cannot-fit", lambda: params.check({"seeds": 1000, "n_train": 10**7, "D": 64}), ValueError,
+     ["seeds (1000) × n_train (10000000) × D (64) needs about", "half of this machine's memory", "lower n_train, D or seeds"]),
+    ("distances-cannot-fit", lambda: params.check({"seeds": 100, "n_train": 10**6, "K_list": [16, 10**5]}), ValueError,
+     ["K_list (100000)", "lower n_train, K_list or seeds"]),
+    ("lr-nan", lambda: params.check({"lr": math.nan}), ValueError, ["lr must be a finite number in (0.0, inf]", "nan"]),
 ]
 
 
@@ -116,6 +123,12 @@ COMMAND = [
     ("unknown-estimator", lambda t: ["-p", "estimators", "[ste, rotation]"], ["estimators[1] must be one of", "'rotation_trick'"]),
     ("unknown-device", lambda t: ["-p", "device", "tpu"], ["device must be one of ['auto', 'cpu', 'cuda']", "'tpu'"]),
     ("value-not-yaml", lambda t: ["-p", "K", "[8"], ["cannot read value '[8'"]),
+    ("lr-nan-as-typed", lambda t: ["-p", "lr", "nan"], ["lr must be a finite number in (0.0, inf]", "nan"]),
+    ("sigma-inf-as-typed", lambda t: ["-p", "sigma", "inf"], ["sigma must be a finite number", "inf"]),
+    ("steps-scientific-not-integral", lambda t: ["-p", "steps", "2.55e1"], ["steps must be an integer", "float 25.5"]),
+    ("duplicate-estimator", lambda t: ["-p", "estimators", "[ste, ste]"], ["estimators must not repeat an item", "'ste'"]),
+    ("batch-cannot-fit", lambda t: ["-p", "batch_size", "5e8"], ["batch_size (500000000)", "half of this machine's memory", "lower batch_size"]),
+    ("n-train-cannot-fit", lambda t: ["-p", "n_train", "1e9"], ["n_train (1000000000)", "half of this machine's memory"]),
     ("params-file-not-yaml", lambda t: ["-f", _file(t, "p.yaml", "K: [8, 16\n")], ["params file", "is not valid YAML"]),
     ("params-file-not-a-mapping", lambda t: ["-f", _file(t, "p.yaml", "- K\n- 8\n")], ["must hold a mapping of parameter: value", "list"]),
     ("params-file-missing", lambda t: ["-f", str(t / "missing.yaml")], ["params file", "missing.yaml", "does not exist"]),
@@ -178,6 +191,23 @@ def test_output_folder_holding_another_run_is_refused_and_kept(tmp_path, capsys,
     err = capsys.readouterr().err
     assert "already holds a different run" in err and "remove it or choose other parameters" in err
     assert (folder / "params.yaml").read_text() == "K: 3\n" and (folder / "result.csv").read_text() == "precious\n"
+
+
+@pytest.mark.parametrize("typed,value", [("1e-3", 0.001), ("5e4", 50000.0), ("1.5E+2", 150.0), ("64", 64), ("[1e-3, 2e-3]", [0.001, 0.002]),
+                                         ("nan", math.nan), ("-inf", -math.inf), ("cpu", "cpu"), ("'1e-3'", "1e-3")])
+def test_values_are_read_as_people_type_them(typed, value):
+    got = run.parse_value(typed)
+    assert type(got) is type(value)
+    assert got == value or (isinstance(got, float) and math.isnan(got) and math.isnan(value))
+
+
+def test_scientific_notation_reaches_the_chapter_as_a_number(tmp_path, monkeypatch):
+    """`-p lr 1e-3` and `-p n_train 5e3` are accepted and handed to the chapter as a float and an int."""
+    seen = {}
+    monkeypatch.setattr(run, "execute", lambda nb, out, parameters, *a: seen.update(parameters) or (_ for _ in ()).throw(KeyboardInterrupt()))
+    assert run.main([str(CHAPTER), "-p", "lr", "1e-3", "-p", "n_train", "5e3", "--runs-dir", str(tmp_path / "runs")]) == 130
+    assert seen["lr"] == 0.001 and isinstance(seen["lr"], float)
+    assert seen["n_train"] == 5000 and isinstance(seen["n_train"], int)
 
 
 def test_table_has_at_least_twenty_cases():

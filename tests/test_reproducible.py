@@ -182,7 +182,7 @@ print(seed)
 
 @pytest.fixture
 def sandbox(tmp_path, monkeypatch):
-    """A chapter, stamps and a copy of the vqlib sources in tmp_path; execute() recorded, not run."""
+    """A chapter, requirements and a copy of the vqlib sources in tmp_path; execute() recorded, not run."""
     vq = tmp_path / "vqlib"
     vq.mkdir()
     for src in run.VQLIB_DIR.glob("*.py"):
@@ -190,7 +190,9 @@ def sandbox(tmp_path, monkeypatch):
     md = tmp_path / "tiny.md"
     md.write_text(TINY)
     monkeypatch.setattr(run, "VQLIB_DIR", vq)
-    monkeypatch.setattr(run, "STAMPS", tmp_path / "stamps")
+    req = tmp_path / "requirements.txt"
+    req.write_text(run.REQUIREMENTS.read_text())
+    monkeypatch.setattr(run, "REQUIREMENTS", req)
     monkeypatch.setattr(run, "TIMINGS", tmp_path / "times.json")
     calls = []
 
@@ -229,13 +231,34 @@ def test_stale_chapters_re_execute_and_fresh_ones_skip(sandbox, capsys):
     run.canonical([md], force=True)
     assert len(calls) == 5
     assert "tiny" in run.TIMINGS.read_text()
+    run.REQUIREMENTS.write_text(run.REQUIREMENTS.read_text() + "another-package>=1\n")
+    run.canonical([md])
+    assert len(calls) == 6  # a dependency changed
+
+
+def test_committed_notebook_with_matching_hash_is_rendered_not_executed(sandbox, tmp_path, monkeypatch):
+    """A fresh clone has no local cache: the hash recorded in the committed notebook alone decides."""
+    md, vq, calls = sandbox
+    run.canonical([md])
+    committed = md.with_suffix(".ipynb").read_bytes()
+    clone = tmp_path / "clone"  # another checkout: same files, nothing else
+    clone.mkdir()
+    (clone / "tiny.md").write_bytes(md.read_bytes())
+    (clone / "tiny.ipynb").write_bytes(committed)
+    run.canonical([clone / "tiny.md"])
+    assert len(calls) == 1 and (clone / "tiny.ipynb").read_bytes() == committed
+    nb = nbformat.read(clone / "tiny.ipynb", as_version=4)
+    nb.metadata["vqbook"]["inputs_hash"] = "0" * 16  # made from other inputs
+    nbformat.write(nb, clone / "tiny.ipynb")
+    run.canonical([clone / "tiny.md"])
+    assert len(calls) == 2
 
 
 def test_interrupted_canonical_execution_keeps_the_old_notebook(sandbox, monkeypatch):
     md, vq, calls = sandbox
     run.canonical([md])
     ipynb = md.with_suffix(".ipynb")
-    before, stamp = ipynb.read_bytes(), (run.STAMPS / "tiny.sha").read_text()
+    before = ipynb.read_bytes()
 
     def killed(nb, out_path, *args):
         Path(out_path).write_text('{"half": ')  # a half-written notebook in the temporary file
@@ -245,7 +268,7 @@ def test_interrupted_canonical_execution_keeps_the_old_notebook(sandbox, monkeyp
     (vq / "quantize.py").write_text((vq / "quantize.py").read_text() + "\n# changed\n")
     with pytest.raises(KeyboardInterrupt):
         run.canonical([md])
-    assert ipynb.read_bytes() == before and (run.STAMPS / "tiny.sha").read_text() == stamp
+    assert ipynb.read_bytes() == before and run.is_stale(md)  # the old notebook is kept, and is still stale
     assert [p.name for p in md.parent.glob(".tiny-*")] == []  # the temporary file is gone
 
 

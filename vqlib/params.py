@@ -23,7 +23,8 @@ class Spec:
 
 
 def _int(low: int | None = None, high: int | None = None):
-    return lambda name, v: check_int(name, v, low, high)
+    """An integer parameter; an integral float such as 5e4 (how people type large counts) is read as that integer."""
+    return lambda name, v: check_int(name, int(v) if isinstance(v, float) and v.is_integer() else v, low, high)
 
 
 def _float(low: float | None = None, high: float | None = None, strict_low: bool = False):
@@ -38,9 +39,22 @@ def _list(item: Callable[[str, Any], Any], min_len: int = 1):
     def check(name: str, v: Any) -> list:
         if not isinstance(v, (list, tuple)) or len(v) < min_len:
             raise TypeError(f"{name} must be a list of at least {min_len} item(s), got {v!r}")
-        return [item(f"{name}[{i}]", x) for i, x in enumerate(v)]
+        out = [item(f"{name}[{i}]", x) for i, x in enumerate(v)]
+        repeated = sorted({x for x in out if out.count(x) > 1}, key=str)
+        if repeated:
+            raise ValueError(f"{name} must not repeat an item (each is one setting of the sweep), got {v!r} with {repeated} repeated")
+        return out
 
     return check
+
+
+def _device(name: str, v: Any) -> str:
+    """'auto', 'cpu' or 'cuda'; 'cuda' only where a CUDA device is present (checked before any kernel starts)."""
+    from vqlib.checks import resolve_device
+
+    check_choice(name, v, ["auto", "cpu", "cuda"])
+    resolve_device(v)
+    return v
 
 
 def _bool(name: str, v: Any) -> bool:
@@ -81,7 +95,7 @@ SPECS: dict[str, Spec] = {
     "n_eval": Spec(_int(1), "held-out evaluation vectors per seed"),
     "eval_every": Spec(_int(0), "evaluate every this many steps (0: start and end only)"),
     "kmeans_iters": Spec(_int(0), "Lloyd iterations after k-means++ seeding"),
-    "device": Spec(_choice(lambda: ["auto", "cpu", "cuda"]), "where tensors live ('auto': CUDA when present)"),
+    "device": Spec(_device, "where tensors live ('auto': CUDA when present; 'cuda' only on a machine with CUDA)"),
     "estimator": Spec(_choice(lambda: sorted(ESTIMATORS)), "gradient estimator"),
     "estimators": Spec(_list(_choice(lambda: sorted(ESTIMATORS))), "gradient estimators to compare"),
     "init": Spec(_choice(_initializers), "codebook initializer"),
@@ -124,7 +138,53 @@ def check(params: dict[str, Any], allowed: set[str] | None = None) -> dict[str, 
             raise ValueError(f"unknown parameter {name!r}; allowed parameters: {sorted(known & set(SPECS))}")
         out[name] = SPECS[name].check(name, value)
     check_consistent(out)
+    check_fits(out)
     return out
+
+
+def memory_bytes() -> int:
+    """Physical memory of this machine in bytes."""
+    import os
+
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+#: The largest tensors a chapter builds, as products of parameters (float32, 4 bytes per entry). A product is
+#: checked when all its parameters are set; K stands for the largest of K and K_list.
+_SIZES = [
+    ("seeds", "n_train", "D"),  # training data
+    ("seeds", "n_eval", "D"),  # held-out data
+    ("seeds", "n_train", "K"),  # distances of every training vector to every code (k-means, assignment)
+    ("seeds", "n_eval", "K"),  # distances at evaluation
+    ("seeds", "batch_size", "K"),  # distances of a minibatch
+    ("seeds", "batch_size", "D"),  # a minibatch
+    ("seeds", "n_samples", "K"),  # Monte Carlo samples against a codebook
+]
+#: Head-room for temporaries, gradients and the several methods a chapter trains side by side.
+_OVERHEAD = 8
+
+
+def check_fits(params: dict[str, Any], available: int | None = None) -> None:
+    """Fail before anything runs when a chapter's largest tensor cannot fit in half of this machine's memory."""
+    values, label = dict(params), {}
+    sizes = [("K", params["K"])] if "K" in params else []
+    sizes += [("K_list", k) for k in params.get("K_list", [])]
+    if sizes:
+        label["K"], values["K"] = max(sizes, key=lambda s: s[1])
+    limit = (memory_bytes() if available is None else available) // 2
+    for names in _SIZES:
+        if not all(n in values for n in names):
+            continue
+        need = 4 * _OVERHEAD
+        for n in names:
+            need *= values[n]
+        if need > limit:
+            named = [label.get(n, n) for n in names]
+            product = " × ".join(f"{a} ({values[n]})" for a, n in zip(named, names))
+            raise ValueError(
+                f"{product} needs about {need / 2**30:.1f} GiB, more than half of this machine's memory "
+                f"({2 * limit / 2**30:.1f} GiB); lower {', '.join(a for a in named if a != 'seeds')} or seeds"
+            )
 
 
 #: Initializers that pick codes from the training vectors, so they need K <= n_train.

@@ -15,6 +15,7 @@ import ast
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import sys
@@ -29,7 +30,8 @@ from vqlib import params as params_mod
 
 ROOT = Path(__file__).resolve().parent.parent
 VQLIB_DIR = Path(__file__).resolve().parent
-STAMPS = ROOT / ".cache" / "stamps"
+#: The pinned software the outputs depend on: part of every chapter's inputs hash.
+REQUIREMENTS = ROOT / "requirements.txt"
 #: Seconds each chapter took at its last canonical execution on this machine (written by `make book`).
 TIMINGS = ROOT / ".cache" / "execution-times.json"
 #: Folders a re-run must never write into.
@@ -77,10 +79,38 @@ def chapter_sources() -> list[Path]:
     return out
 
 
-def parse_value(text: str) -> Any:
-    """A command-line value as YAML: 64 -> int, 0.1 -> float, [8, 16] -> list, cpu -> str."""
+class _Loader(yaml.SafeLoader):
+    """YAML as people type parameters: 1e-3 and 5e4 are numbers (YAML 1.1 reads them as strings), and so are
+    nan and inf (so the parameter check refuses them by name instead of calling them strings)."""
+
+
+_NUMBER = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)(?:[eE][-+]?[0-9]+)?$|^[-+]?(?:nan|inf|NaN|Inf|NAN|INF)$")
+_Loader.add_implicit_resolver("tag:yaml.org,2002:float", _NUMBER, list("-+0123456789.niNI"))
+
+
+def _float_or_int(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+    """An integer literal stays an int (64, 1_000); everything else matched by _NUMBER is a float."""
+    text = loader.construct_scalar(node).replace("_", "")
+    if re.fullmatch(r"[-+]?[0-9]+", text):
+        return int(text)
     try:
-        return yaml.safe_load(text)
+        return float(text)
+    except ValueError:  # YAML's own spellings: .nan, .inf, 1:30 (sexagesimal)
+        return loader.construct_yaml_float(node)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:float", _float_or_int)
+
+
+def load_yaml(text: str) -> Any:
+    """Parse YAML with :class:`_Loader` (scientific notation, nan and inf read as numbers)."""
+    return yaml.load(text, Loader=_Loader)
+
+
+def parse_value(text: str) -> Any:
+    """A command-line value as YAML: 64 -> int, 0.1 and 1e-3 -> float, [8, 16] -> list, cpu -> str."""
+    try:
+        return load_yaml(text)
     except yaml.YAMLError as exc:
         raise RunError(f"cannot read value {text!r}: {exc}") from None
 
@@ -90,7 +120,7 @@ def load_params_file(path: Path) -> dict[str, Any]:
     if not Path(path).is_file():
         raise RunError(f"params file {str(path)!r} does not exist")
     try:
-        data = yaml.safe_load(Path(path).read_text())
+        data = load_yaml(Path(path).read_text())
     except yaml.YAMLError as exc:
         raise RunError(f"params file {str(path)!r} is not valid YAML: {exc}") from None
     if data is None:
@@ -117,20 +147,36 @@ def params_hash(params: dict[str, Any]) -> str:
 
 
 def inputs_hash(chapter: Path) -> str:
-    """Hash of what a chapter's canonical outputs depend on: its source and every vqlib source file.
+    """Hash of what a chapter's canonical outputs depend on: its source, every vqlib source file and requirements.txt.
 
     A chapter that reads the other chapters' executed notebooks (it calls `collect_claims`) also depends on
-    their sources, which with vqlib determine those notebooks.
+    their sources, which with vqlib determine those notebooks. The hash is recorded in the executed notebook
+    (metadata vqbook.inputs_hash): committed notebooks are a cache keyed on it.
     """
     text = Path(chapter).read_bytes()
     h = hashlib.sha256(text)
     for src in sorted(VQLIB_DIR.glob("*.py")):
         h.update(src.name.encode() + src.read_bytes())
+    if REQUIREMENTS.is_file():
+        h.update(b"requirements.txt" + REQUIREMENTS.read_bytes())
     if b"collect_claims" in text:
         for other in chapter_sources():
             if other.resolve() != Path(chapter).resolve():
                 h.update(other.name.encode() + other.read_bytes())
     return h.hexdigest()[:16]
+
+
+def recorded_hash(ipynb: Path) -> str | None:
+    """The inputs hash an executed notebook was made from (None when missing or unreadable)."""
+    try:
+        return json.loads(Path(ipynb).read_text())["metadata"]["vqbook"]["inputs_hash"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def is_stale(md: Path) -> bool:
+    """A chapter needs executing when its notebook is missing or was made from other inputs."""
+    return recorded_hash(Path(md).with_suffix(".ipynb")) != inputs_hash(md)
 
 
 def show_progress() -> bool:
@@ -226,7 +272,8 @@ def rerun(chapter: Path, overrides: dict[str, Any], runs_dir: Path) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=runs_dir))
     try:
         (tmp / "params.yaml").write_text(yaml.safe_dump(full, sort_keys=True))
-        execute(nb, tmp / f"{chapter.stem}.ipynb", overrides, tmp / "tables", chapter.resolve().parent)
+        checked = {k: full[k] for k in overrides}  # normalised: 5e3 for an integer parameter arrives as 5000
+        execute(nb, tmp / f"{chapter.stem}.ipynb", checked, tmp / "tables", chapter.resolve().parent)
         render_html(tmp / f"{chapter.stem}.ipynb", tmp / f"{chapter.stem}.html")
         tmp.rename(final)
     finally:
@@ -235,29 +282,36 @@ def rerun(chapter: Path, overrides: dict[str, Any], runs_dir: Path) -> Path:
 
 
 def canonical(chapters: list[Path], force: bool = False) -> None:
-    """Execute each chapter whose source or vqlib changed since its last execution, in place."""
-    STAMPS.mkdir(parents=True, exist_ok=True)
+    """Execute each chapter whose notebook was made from other inputs (or all, with force), in place.
+
+    A notebook whose recorded inputs hash matches is kept as it is: a fresh clone renders the committed
+    outputs instead of re-executing them, so `make book` leaves the checkout unchanged.
+    """
     for md in chapters:
         read_chapter(md)  # a missing or non-.md chapter fails here, by name
     for md in chapters:
-        ipynb, stamp = md.with_suffix(".ipynb"), STAMPS / f"{md.stem}.sha"
-        inputs = inputs_hash(md)
-        if not force and ipynb.is_file() and stamp.is_file() and stamp.read_text() == inputs:
+        if not force and not is_stale(md):
             print(f"{_shown(md)}: up to date")
             continue
-        start = time.perf_counter()
-        fd, tmp = tempfile.mkstemp(suffix=".ipynb", prefix=f".{md.stem}-", dir=md.parent)
-        os.close(fd)
-        try:
-            execute(read_chapter(md), Path(tmp), None, None, md.resolve().parent)
-            clean_metadata(Path(tmp), inputs)
-            os.replace(tmp, ipynb)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
-        stamp.write_text(inputs)
-        seconds = time.perf_counter() - start
-        record_time(md.stem, seconds)
-        print(f"{_shown(md)}: executed in {seconds:.1f} s")
+        execute_in_place(md)
+
+
+def execute_in_place(md: Path) -> float:
+    """Execute one chapter into its .ipynb (atomically: a temporary file renamed into place); return seconds."""
+    ipynb, inputs = md.with_suffix(".ipynb"), inputs_hash(md)
+    start = time.perf_counter()
+    fd, tmp = tempfile.mkstemp(suffix=".ipynb", prefix=f".{md.stem}-", dir=md.parent)
+    os.close(fd)
+    try:
+        execute(read_chapter(md), Path(tmp), None, None, md.resolve().parent)
+        clean_metadata(Path(tmp), inputs)
+        os.replace(tmp, ipynb)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    seconds = time.perf_counter() - start
+    record_time(md.stem, seconds)
+    print(f"{_shown(md)}: executed in {seconds:.1f} s")
+    return seconds
 
 
 def _shown(path: Path) -> str:
