@@ -74,6 +74,15 @@ def test_command_line_shows_progress_and_notebook_stays_quiet(two_runs):
     assert not [s for s in streams if "it/s" in s or "%|" in s or "Tqdm" in s], streams
 
 
+def test_runs_are_quiet(two_runs):
+    """No kernel transport warning and no nbconvert mimetype warning per chapter: stderr holds only the progress bar."""
+    (_, proc_on), (_, proc_off) = two_runs
+    for proc in (proc_on, proc_off):
+        assert "without encryption" not in proc.stderr and "WARNING" not in proc.stderr
+        assert "UserWarning" not in proc.stderr and "is not able to be represented" not in proc.stderr
+    assert proc_off.stderr.strip() == ""
+
+
 def test_progress_bar_in_a_script_but_never_in_a_kernel(monkeypatch, capsys):
     S, D, m, K = 1, 4, 2, 3
     enc = torch.eye(D)[:m].expand(S, m, D).clone()

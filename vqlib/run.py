@@ -21,6 +21,7 @@ import signal
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -192,6 +193,7 @@ def execute(nb, out_path: Path, parameters: dict[str, Any] | None, tables_dir: P
     runs with VQLIB_PROGRESS=0, so no progress bar ever lands in a notebook's outputs.
     """
     import papermill
+    from traitlets.config import Config
 
     env = {"VQLIB_TABLES_DIR": str(tables_dir) if tables_dir is not None else None, "VQLIB_PROGRESS": "0"}
     before = {k: os.environ.get(k) for k in env}
@@ -201,6 +203,11 @@ def execute(nb, out_path: Path, parameters: dict[str, Any] | None, tables_dir: P
             os.environ.pop(k, None)
         else:
             os.environ[k] = v
+    # The kernel talks over IPC sockets in a private temporary folder instead of loopback TCP: nothing is
+    # sent in plain text over a network interface (so ipykernel has no "running over TCP without encryption"
+    # warning to print), and kernels started at once in parallel cannot collide on ports.
+    sockets = tempfile.mkdtemp(prefix="vqlib-kernel-")
+    config = Config({"KernelManager": {"transport": "ipc", "ip": os.path.join(sockets, "kernel")}})
     try:
         papermill.execute_notebook(
             nb,
@@ -210,8 +217,10 @@ def execute(nb, out_path: Path, parameters: dict[str, Any] | None, tables_dir: P
             cwd=str(cwd),
             progress_bar=progress,
             log_output=False,
+            config=config,
         )
     finally:
+        shutil.rmtree(sockets, ignore_errors=True)
         for k, v in before.items():
             if v is None:
                 os.environ.pop(k, None)
@@ -241,7 +250,12 @@ def render_html(ipynb: Path, html: Path) -> None:
     import nbconvert
     import nbformat
 
-    body, _ = nbconvert.HTMLExporter().from_notebook_node(nbformat.read(ipynb, as_version=4))
+    with warnings.catch_warnings():
+        # Glued values (myst-nb) are stored under application/papermill.record/* mimetypes, which only the book
+        # renders; nbconvert warns once per glued value that it cannot show them. Those outputs are meant to be
+        # invisible on the standalone page, so exactly that warning is silenced.
+        warnings.filterwarnings("ignore", message=r"Your element with mimetype\(s\) dict_keys\(\['application/papermill\.record/", category=UserWarning)
+        body, _ = nbconvert.HTMLExporter().from_notebook_node(nbformat.read(ipynb, as_version=4))
     html.write_text(body)
 
 
