@@ -7,8 +7,14 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-installed
 export JUPYTER_PREFER_ENV_PATH := 1
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
+# nbval over the committed notebooks: words compared exactly, numbers by each chapter's reproduction check.
+NBVAL := $(PY) -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval-sanitize.cfg
+# "Another machine": the numeric libraries held to an older instruction set (torch's own kernels without
+# AVX2/AVX-512, MKL's conditional numerical reproducibility, oneDNN at SSE4.1). On an AVX-512 machine this
+# changes the last bits of training results, as a different CPU would.
+RESTRICTED := ATEN_CPU_CAPABILITY=default MKL_CBWR=COMPATIBLE ONEDNN_MAX_CPU_ISA=SSE41 MKL_ENABLE_INSTRUCTIONS=SSE4_2
 
-.PHONY: setup book execute html test unit nbval browser chromium bench clean
+.PHONY: setup book execute html test unit nbval nbval-native nbval-restricted browser chromium bench clean
 
 setup: $(STAMP)
 
@@ -21,8 +27,10 @@ $(STAMP): requirements.txt pyproject.toml
 
 book: setup execute html
 
+# Chapters whose committed notebook was made from the same inputs are rendered, not re-executed;
+# `make book FORCE=1` re-executes every chapter.
 execute: setup
-	$(PY) -m vqlib.run --canonical
+	$(PY) -m vqlib.run --canonical $(if $(FORCE),--force)
 
 html: setup
 	$(VENV)/bin/jupyter-book build . -W -n --keep-going
@@ -30,16 +38,27 @@ html: setup
 unit: setup
 	$(PY) -m pytest -q tests --ignore=tests/browser
 
+# The committed notebooks re-executed twice at once (two cores): natively and under the restricted
+# instruction set; each chapter's last cell compares what it shows with the committed notebook.
 nbval: setup
-	$(PY) -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env book/*.ipynb
+	$(MAKE) --no-print-directory --output-sync=target -j2 nbval-native nbval-restricted
+
+nbval-native: setup
+	VQLIB_REPRODUCE_CHECK=1 $(NBVAL) book/*.ipynb
+
+nbval-restricted: setup
+	$(RESTRICTED) VQLIB_REPRODUCE_CHECK=1 $(NBVAL) book/*.ipynb
 
 # The browser test opens every page of _build/html, so the book is built first.
-browser: setup html
+browser: setup chromium html
 	$(PY) -m pytest -q tests/browser
 
-# Debian's Chromium for the browser test (Playwright's own browser download is not used).
+# Debian's Chromium for the browser test (Playwright's own browser download is not used): installed with
+# apt as root; otherwise a message says what to install.
 chromium:
-	command -v chromium > /dev/null || { apt-get update && apt-get install -y chromium; }
+	@command -v chromium > /dev/null || { \
+	  if [ "$$(id -u)" -eq 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	  else echo "The browser test needs Chromium (Debian package 'chromium'): run 'sudo apt-get install chromium' (or 'sudo make chromium'), then 'make test' again." >&2; exit 1; fi; }
 
 # Cost of the VQ step per estimator, vs STE, a bare matmul and vector-quantize-pytorch (not part of `make test`).
 bench: setup

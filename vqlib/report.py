@@ -19,10 +19,19 @@ VERDICTS = ("holds", "does not hold", "inconclusive", "not testable")
 CLAIM_MIME = "application/vnd.vqbook.claim+json"
 
 
+#: What this kernel's chapter has shown so far, as text by key (glued values, tables, claims): the closing
+#: :func:`reproduction_check` compares it with the committed notebook (vqlib.reproduce).
+SHOWN: dict[str, str] = {}
+
+
 def _glue(key: str, value: Any) -> None:
+    from IPython.core.formatters import format_display_data
     from myst_nb import glue  # imported late: only chapters need it
 
     glue(key, value, display=False)
+    bundle, _ = format_display_data(value)
+    if "text/plain" in bundle and "image/png" not in bundle:
+        SHOWN[key] = bundle["text/plain"]
 
 
 def output_dir() -> Path | None:
@@ -42,10 +51,9 @@ def value(key: str, v: Any) -> Any:
 
 
 def interval(key: str, values, digits: int = 3) -> Interval:
-    """Glue 'mean [low, high]' (95 % CI over seeds) under `key`, and the mean under `key_mean`."""
+    """Glue 'mean [low, high]' (95 % CI over seeds) under `key`; return the interval."""
     ci = mean_ci(values)
     _glue(key, ci.format(digits))
-    _glue(f"{key}_mean", float(f"{ci.mean:.{digits}g}"))
     return ci
 
 
@@ -77,7 +85,16 @@ def table(frame: pd.DataFrame, name: str, caption: str, data: pd.DataFrame | Non
     out = output_dir()
     if out is not None:
         (data if data is not None else frame).to_csv(out / f"{name}.csv", index=False)
-    return Table(frame.reset_index(drop=True), name, caption)
+    shown = Table(frame.reset_index(drop=True), name, caption)
+    SHOWN[f"table:{name}"] = shown._repr_markdown_()
+    return shown
+
+
+def reproduction_check(chapter: str) -> None:
+    """The chapter's last cell: print whether everything it showed reproduces the committed notebook (vqlib.reproduce)."""
+    from vqlib import reproduce
+
+    print(reproduce.check(chapter, SHOWN))
 
 
 def figure(key: str, fig) -> None:
