@@ -28,11 +28,19 @@ ROOT = Path(__file__).resolve().parent.parent
         ("0.0e+00", "0.0e+00", False),
         ("1.0e-05", "3.0e-02", True),
         ("K = 32, 0.5 [0.4, 0.6]", "K = 64, 0.5 [0.4, 0.6]", True),
+        ("< 1e-5", "< 1e-4", True),  # an order of magnitude (stats.bound_text) is a result too
+        ("1.00 [0.995, 1.00]", "0.999 [0.994, 1.00]", False),  # rounding across a power of ten
         ("a | 1.00 [0.99, 1.01] |", "a | 1.00 [0.99, 1.01] | extra", True),  # words differ
     ],
 )
 def test_rule(old, new, moved):
     assert bool(reproduce.compare(old, new)) is moved
+
+
+def test_bound_text_prints_the_order_of_magnitude():
+    from vqlib.stats import bound_text
+
+    assert [bound_text(x) for x in (3.6e-6, 3.8e-6, 0.0, 0.2, -7.0)] == ["< 1e-5", "< 1e-5", "0", "< 1e0", "< 1e1"]
 
 
 def test_parse_separates_words_and_numbers():

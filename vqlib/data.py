@@ -37,11 +37,20 @@ class LinearGaussian:
         return torch.cat([inside, outside])
 
 
-def random_orthonormal(n_seeds: int, D: int, m: int, generator: torch.Generator) -> torch.Tensor:
-    """A (S, D, m) tensor of matrices with orthonormal columns (Haar-distributed via QR)."""
-    g = torch.randn(n_seeds, D, m, generator=generator, dtype=torch.float64)
-    Q, R = torch.linalg.qr(g)
-    return (Q * torch.sign(torch.diagonal(R, dim1=-2, dim2=-1)).unsqueeze(-2)).float()
+def normal(*shape: int, generator: torch.Generator) -> torch.Tensor:
+    """Standard normal draws (float64), the same on every x86-64 machine.
+
+    torch's float32 sampler takes a vectorized path whose last bits depend on the CPU's instruction set
+    (AVX-512 vs older: measured by `python -m vqlib.divergence`); its float64 sampler does not. Draw in
+    float64 and round once at the end, so every machine starts from the same data.
+    """
+    return torch.randn(*shape, generator=generator, dtype=torch.float64)
+
+
+def random_orthonormal(n_seeds: int, D: int, m: int, generator: torch.Generator, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """A (S, D, m) tensor of matrices with orthonormal columns (Haar-distributed via QR, computed in float64)."""
+    Q, R = torch.linalg.qr(normal(n_seeds, D, m, generator=generator))
+    return (Q * torch.sign(torch.diagonal(R, dim1=-2, dim2=-1)).unsqueeze(-2)).to(dtype)
 
 
 def linear_gaussian(
@@ -66,17 +75,18 @@ def linear_gaussian(
     if not torch.all(eigenvalues > 0):
         raise ValueError("eigenvalues must all be > 0")
     gen = torch.Generator().manual_seed(int(seed))
-    A = random_orthonormal(n_seeds, D, m, gen)
-    std = eigenvalues.sqrt().float()
+    A = random_orthonormal(n_seeds, D, m, gen, torch.float64)
+    std = eigenvalues.sqrt()
 
     def sample(n: int) -> tuple[torch.Tensor, torch.Tensor]:
-        s = torch.randn(n_seeds, n, m, generator=gen) * std
-        x = s @ A.transpose(-1, -2) + sigma * torch.randn(n_seeds, n, D, generator=gen)
-        return x, s
+        # float64 throughout, rounded to float32 once: the data are the same bits on every machine
+        s = normal(n_seeds, n, m, generator=gen) * std
+        x = s @ A.transpose(-1, -2) + sigma * normal(n_seeds, n, D, generator=gen)
+        return x.float(), s.float()
 
     x_train, _ = sample(n_train)
     x_eval, s_eval = sample(n_eval)
-    return LinearGaussian(x_train, x_eval, s_eval, A, eigenvalues, float(sigma))
+    return LinearGaussian(x_train, x_eval, s_eval, A.float(), eigenvalues, float(sigma))
 
 
 @dataclass
@@ -113,14 +123,15 @@ def gaussian_mixture(
     if m > D:
         raise ValueError(f"m (the latent dimension, {m}) must be at most D ({D})")
     gen = torch.Generator().manual_seed(int(seed))
-    A = random_orthonormal(n_seeds, D, m, gen)
-    centers = center_scale * torch.randn(n_seeds, n_clusters, m, generator=gen)
+    A = random_orthonormal(n_seeds, D, m, gen, torch.float64)
+    centers = center_scale * normal(n_seeds, n_clusters, m, generator=gen)
 
     def sample(n: int) -> tuple[torch.Tensor, torch.Tensor]:
         labels = torch.randint(n_clusters, (n_seeds, n), generator=gen)
-        s = torch.gather(centers, 1, labels.unsqueeze(-1).expand(-1, -1, m)) + cluster_std * torch.randn(n_seeds, n, m, generator=gen)
-        return s @ A.transpose(-1, -2) + sigma * torch.randn(n_seeds, n, D, generator=gen), labels
+        s = torch.gather(centers, 1, labels.unsqueeze(-1).expand(-1, -1, m)) + cluster_std * normal(n_seeds, n, m, generator=gen)
+        x = s @ A.transpose(-1, -2) + sigma * normal(n_seeds, n, D, generator=gen)
+        return x.float(), labels  # float64 until here, as in linear_gaussian
 
     x_train, labels_train = sample(n_train)
     x_eval, labels_eval = sample(n_eval)
-    return GaussianMixture(x_train, x_eval, labels_train, labels_eval, A, centers, float(sigma))
+    return GaussianMixture(x_train, x_eval, labels_train, labels_eval, A.float(), centers.float(), float(sigma))

@@ -14,7 +14,7 @@ import scipy.stats
 import torch
 
 from vqlib.checks import check_choice, check_int
-from vqlib.data import random_orthonormal
+from vqlib.data import normal, random_orthonormal
 from vqlib.estimators import EPS, ESTIMATORS, get_estimator
 from vqlib.quantize import assign, lookup, sq_distances
 
@@ -148,7 +148,7 @@ def random_autoencoder(n_seeds: int, D: int, m: int, seed: int = 0) -> tuple[tor
     check_int("m", m, 1, D)
     gen = torch.Generator().manual_seed(int(seed))
     E = random_orthonormal(n_seeds, D, m, gen).transpose(1, 2)
-    W = torch.randn(n_seeds, D, m, generator=gen) / m**0.5
+    W = (normal(n_seeds, D, m, generator=gen) / m**0.5).float()
     return E, W
 
 

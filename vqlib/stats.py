@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,6 +71,15 @@ def sig(x: float, digits: int = 3) -> str:
     if x == 0 or not np.isfinite(x):
         return f"{x:.{digits - 1}f}" if x == 0 else str(x)
     return f"{x:#.{digits}g}".rstrip(".") if 1e-4 <= abs(x) < 1e6 else f"{x:.{digits - 1}e}"
+
+
+def bound_text(x: float) -> str:
+    """A rounding-level quantity as the power of ten it stays below ('< 1e-05'): its digits are noise that differs
+    between machines, its order of magnitude is the result."""
+    x = abs(float(x))
+    if x == 0:
+        return "0"
+    return f"< 1e{math.floor(math.log10(x)) + 1:+03d}".replace("e+", "e").replace("e-0", "e-").replace("e0", "e")
 
 
 def summarize(frame, by: str, columns: list[str], digits: int = 3, order: list | None = None):
