@@ -8,7 +8,8 @@ STAMP := $(VENV)/.requirements-installed
 export JUPYTER_PREFER_ENV_PATH := 1
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 # nbval over the committed notebooks: words compared exactly, numbers by each chapter's reproduction check.
-NBVAL := $(PY) -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval-sanitize.cfg
+# (pyproject.toml adds --nbval-sanitize-with tests/nbval-sanitize.cfg to every pytest run.)
+NBVAL := $(PY) -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env
 # "Another machine": the numeric libraries held to an older instruction set (torch's own kernels without
 # AVX2/AVX-512, MKL's conditional numerical reproducibility, oneDNN at SSE4.1). On an AVX-512 machine this
 # changes the last bits of training results, as a different CPU would.

@@ -73,13 +73,14 @@ def sig(x: float, digits: int = 3) -> str:
     return f"{x:#.{digits}g}".rstrip(".") if 1e-4 <= abs(x) < 1e6 else f"{x:.{digits - 1}e}"
 
 
-def bound_text(x: float) -> str:
-    """A rounding-level quantity as the power of ten it stays below ('< 1e-05'): its digits are noise that differs
-    between machines, its order of magnitude is the result."""
+def bound_text(x: float, floor: float = 0.0) -> str:
+    """A rounding-level quantity as the power of ten it stays below ('< 1e-05'), or '< floor' when below `floor`:
+    its digits are noise that differs between machines, its order of magnitude is the result."""
     x = abs(float(x))
     if x == 0:
         return "0"
-    return f"< 1e{math.floor(math.log10(x)) + 1:+03d}".replace("e+", "e").replace("e-0", "e-").replace("e0", "e")
+    power = max(math.floor(math.log10(x)) + 1, math.ceil(math.log10(floor)) if floor > 0 else -999)
+    return f"< 1e{power}"
 
 
 def summarize(frame, by: str, columns: list[str], digits: int = 3, order: list | None = None):
