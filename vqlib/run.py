@@ -195,7 +195,8 @@ def execute(nb, out_path: Path, parameters: dict[str, Any] | None, tables_dir: P
     import papermill
     from traitlets.config import Config
 
-    env = {"VQLIB_TABLES_DIR": str(tables_dir) if tables_dir is not None else None, "VQLIB_PROGRESS": "0"}
+    # VQLIB_REPRODUCE_CHECK is nbval's (vqlib.reproduce): an execution that writes a notebook is its own reference.
+    env = {"VQLIB_TABLES_DIR": str(tables_dir) if tables_dir is not None else None, "VQLIB_PROGRESS": "0", "VQLIB_REPRODUCE_CHECK": None}
     before = {k: os.environ.get(k) for k in env}
     progress = show_progress()
     for k, v in env.items():
