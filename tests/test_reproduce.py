@@ -28,7 +28,9 @@ ROOT = Path(__file__).resolve().parent.parent
         ("0.0e+00", "0.0e+00", False),
         ("1.0e-05", "3.0e-02", True),
         ("K = 32, 0.5 [0.4, 0.6]", "K = 64, 0.5 [0.4, 0.6]", True),
-        ("< 1e-5", "< 1e-4", True),  # an order of magnitude (stats.bound_text) is a result too
+        ("< 1e-5", "< 1e-4", True),
+        ("+17.7 % [+8.4, +27.0]", "+17.9 % [+8.6, +27.2]", False),  # an interval with its unit inside
+        ("+17.7 % [+8.4, +27.0]", "+29.0 % [+8.6, +27.2]", True),  # an order of magnitude (stats.bound_text) is a result too
         ("1.00 [0.995, 1.00]", "0.999 [0.994, 1.00]", False),  # rounding across a power of ten
         ("a | 1.00 [0.99, 1.01] |", "a | 1.00 [0.99, 1.01] | extra", True),  # words differ
     ],
@@ -119,7 +121,9 @@ def test_report_records_what_the_chapter_shows(monkeypatch):
     import pandas as pd
 
     monkeypatch.setattr(report, "SHOWN", {})
-    monkeypatch.setattr(report, "_glue", lambda key, value: report.SHOWN.__setitem__(key, repr(value)))
+    monkeypatch.setattr(report, "_glue", lambda key, value, checked=True: checked and report.SHOWN.__setitem__(key, repr(value)))
     report.value("k", "0.5 [0.4, 0.6]")
     t = report.table(pd.DataFrame({"a": ["x"], "b": ["1.00 [0.99, 1.01]"]}), "tbl-x", "caption")
+    report.value("ms", 3.2, checked=False)  # timings are shown but never compared
+    report.table(pd.DataFrame({"ms": [3.2]}), "tbl-time", "timings", checked=False)
     assert report.SHOWN == {"k": "'0.5 [0.4, 0.6]'", "table:tbl-x": t._repr_markdown_()}

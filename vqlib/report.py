@@ -24,13 +24,13 @@ CLAIM_MIME = "application/vnd.vqbook.claim+json"
 SHOWN: dict[str, str] = {}
 
 
-def _glue(key: str, value: Any) -> None:
+def _glue(key: str, value: Any, checked: bool = True) -> None:
     from IPython.core.formatters import format_display_data
     from myst_nb import glue  # imported late: only chapters need it
 
     glue(key, value, display=False)
     bundle, _ = format_display_data(value)
-    if "text/plain" in bundle and "image/png" not in bundle:
+    if checked and "text/plain" in bundle and "image/png" not in bundle:
         SHOWN[key] = bundle["text/plain"]
 
 
@@ -44,9 +44,12 @@ def output_dir() -> Path | None:
     return path
 
 
-def value(key: str, v: Any) -> Any:
-    """Glue one value for the prose ({glue:text}`key`) and return it."""
-    _glue(key, v)
+def value(key: str, v: Any, checked: bool = True) -> Any:
+    """Glue one value for the prose ({glue:text}`key`) and return it.
+
+    checked=False: a timing or other machine-dependent value, left out of the reproduction check.
+    """
+    _glue(key, v, checked)
     return v
 
 
@@ -80,13 +83,17 @@ class Table:
         return f"```{{table}} {self.caption}\n:name: {self.name}\n:align: center\n\n{body}\n```\n"
 
 
-def table(frame: pd.DataFrame, name: str, caption: str, data: pd.DataFrame | None = None) -> Table:
-    """A numbered table (label `name`); its numbers (`data`, default the frame) also go to `<name>.csv`."""
+def table(frame: pd.DataFrame, name: str, caption: str, data: pd.DataFrame | None = None, checked: bool = True) -> Table:
+    """A numbered table (label `name`); its numbers (`data`, default the frame) also go to `<name>.csv`.
+
+    checked=False: timings or other machine-dependent numbers, left out of the reproduction check.
+    """
     out = output_dir()
     if out is not None:
         (data if data is not None else frame).to_csv(out / f"{name}.csv", index=False)
     shown = Table(frame.reset_index(drop=True), name, caption)
-    SHOWN[f"table:{name}"] = shown._repr_markdown_()
+    if checked:
+        SHOWN[f"table:{name}"] = shown._repr_markdown_()
     return shown
 
 

@@ -36,8 +36,9 @@ RTOL = 0.01
 #: The variable that turns the comparison on (set by `make nbval`); unset, the chapter is the reference itself.
 ENV = "VQLIB_REPRODUCE_CHECK"
 
-_NUM = r"-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
-_TOKEN = re.compile(rf"(?P<interval>(?P<m>{_NUM}) \[(?P<lo>{_NUM}), (?P<hi>{_NUM})\])|(?P<num>(?<![\w.]){_NUM}(?![\w.]))")
+_NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+#: 'mean [low, high]', also with a unit between ('+17.7 % [+8.4, +27.0]'), or a plain number.
+_TOKEN = re.compile(rf"(?P<interval>(?P<m>{_NUM})(?P<unit> ?%)? \[(?P<lo>{_NUM}), (?P<hi>{_NUM})\])|(?P<num>(?<![\w.]){_NUM}(?![\w.]))")
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ def parse(text: str) -> tuple[str, list[Number]]:
             values = [float(p) for p in parts]
             half = abs(values[2] - values[1]) / 2
             numbers.extend(Number(p, v, _unit(p), CI_FRACTION * half) for p, v in zip(parts, values))
-            return "# [#, #]"
+            return f"#{match.group('unit') or ''} [#, #]"
         t = match.group("num")
         v = float(t)
         numbers.append(Number(t, v, _unit(t), 0.0 if _is_integer(t) else RTOL * abs(v)))
