@@ -234,11 +234,15 @@ def rerun(chapter: Path, overrides: dict[str, Any], runs_dir: Path) -> Path:
     return final
 
 
-def canonical(chapters: list[Path], force: bool = False) -> None:
+def canonical(chapters: list[Path], force: bool = False, jobs: int = 1) -> None:
     """Execute each chapter whose source or vqlib changed since its last execution, in place."""
     STAMPS.mkdir(parents=True, exist_ok=True)
     for md in chapters:
         read_chapter(md)  # a missing or non-.md chapter fails here, by name
+    if jobs > 1 and len(chapters) > 1:  # in parallel on a LocalCluster, the verdict chapter last
+        from vqlib import sweep
+
+        return sweep.execute_chapters(chapters, force, jobs)
     for md in chapters:
         ipynb, stamp = md.with_suffix(".ipynb"), STAMPS / f"{md.stem}.sha"
         inputs = inputs_hash(md)
@@ -287,17 +291,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs-dir", default="runs", help="where re-runs go (default: runs/)")
     parser.add_argument("--canonical", action="store_true", help="execute the book's chapters in place where stale")
     parser.add_argument("--force", action="store_true", help="with --canonical: execute even if up to date")
+    parser.add_argument("--jobs", type=int, default=1, metavar="N", help="with --canonical: chapters executed at once (Dask LocalCluster)")
+    parser.add_argument("--sweep", metavar="FILE", help="YAML grid (name: [values]) or list of parameter sets: a run per point (vqlib.sweep)")
+    parser.add_argument("--workers", type=int, metavar="N", help="with --sweep: local Dask worker processes (default: one per core)")
+    parser.add_argument("--scheduler", metavar="ADDRESS", help="with --sweep: run on an existing Dask cluster, e.g. tcp://host:8786")
     args = parser.parse_args(argv)
     if argv is None:  # the command line, not a test calling main()
         signal.signal(signal.SIGTERM, _terminate)
     try:
         if args.canonical:
-            canonical([Path(args.chapter)] if args.chapter else chapter_sources(), args.force)
+            canonical([Path(args.chapter)] if args.chapter else chapter_sources(), args.force, args.jobs)
             return 0
         if not args.chapter:
             parser.error("give a chapter (e.g. book/testbed.md) or --canonical")
         overrides = load_params_file(Path(args.f)) if args.f else {}
         overrides.update({name: parse_value(v) for name, v in args.p})
+        if args.sweep:
+            from vqlib import sweep
+
+            return sweep.main(Path(args.chapter), Path(args.sweep), overrides, Path(args.runs_dir), args.scheduler, args.workers)
         folder = rerun(Path(args.chapter), overrides, Path(args.runs_dir))
     except RunError as exc:
         print(f"error: {exc}", file=sys.stderr)
