@@ -21,8 +21,11 @@ $(STAMP): requirements.txt pyproject.toml
 
 book: setup execute html
 
+# Stale chapters execute in parallel, one Dask worker process per core (the verdict chapter last); JOBS=1: one by one.
+JOBS ?= $(shell nproc 2>/dev/null || echo 1)
+
 execute: setup
-	$(PY) -m vqlib.run --canonical
+	$(PY) -m vqlib.run --canonical --jobs $(JOBS)
 
 html: setup
 	$(VENV)/bin/jupyter-book build . -W -n --keep-going

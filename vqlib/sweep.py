@@ -268,7 +268,7 @@ class StageError(Exception):
     """One or more callables of a stage failed."""
 
     def __init__(self, errors: list[BaseException]):
-        super().__init__("; ".join(f"{type(e).__name__}: {e}" for e in errors))
+        super().__init__("; ".join(_short_error(e) for e in errors))
         self.errors = errors
 
 
@@ -319,7 +319,10 @@ def _canonical_one(md: Path, force: bool) -> tuple[str, dict[str, float]]:
         out = io.StringIO()
         try:
             with contextlib.redirect_stdout(out):
-                run.canonical([md], force)
+                try:
+                    run.canonical([md], force)
+                except Exception as exc:  # noqa: BLE001 - named by chapter for the caller
+                    raise RuntimeError(f"{run._shown(md)}: {_short_error(exc)}") from None
             times = json.loads(run.TIMINGS.read_text()) if run.TIMINGS.is_file() else {}
         finally:
             run.TIMINGS = saved
