@@ -163,7 +163,41 @@ def test_kernel_start_lock_serializes_processes(tmp_path):
         assert start >= end  # no two processes held the lock at once
 
 
-def test_papermill_is_patched_once():
+@pytest.fixture
+def unguarded(monkeypatch):
+    """papermill as it was before the test: the guard's patch is undone afterwards."""
+    from papermill.clientwrap import PapermillNotebookClient
+
+    for name in ("start_new_kernel", "start_new_kernel_client"):
+        monkeypatch.setattr(PapermillNotebookClient, name, getattr(PapermillNotebookClient, name))
+    monkeypatch.setattr(PapermillNotebookClient, "_vq_guarded", False, raising=False)
+
+
+def test_papermill_retries_a_kernel_that_died_at_start(tmp_path, monkeypatch, unguarded):
+    import nbformat
+    import papermill
+
+    real, launches = sweep.start_with_retry, []
+
+    def killing_first(client, start, start_client, **kw):
+        def start_client_after_kill(c):
+            launches.append(c.km.provisioner.pid)
+            if len(launches) == 1:  # the kernel dies before its first reply, as on a ZMQ port collision
+                os.kill(c.km.provisioner.pid, 9)
+                c.km.provisioner.process.wait()
+            return start_client(c)
+
+        return real(client, start, start_client_after_kill, lock=functools.partial(sweep.kernel_start_lock, tmp_path / "lock"), **kw)
+
+    monkeypatch.setattr(sweep, "start_with_retry", killing_first)
+    sweep.guard_kernel_start()
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 6 * 7\nx")])
+    out = papermill.execute_notebook(nb, str(tmp_path / "out.ipynb"), kernel_name="python3", progress_bar=False)
+    assert out.cells[0].outputs[0]["data"]["text/plain"] == "42"
+    assert len(launches) == 2 and launches[0] != launches[1]  # a second, fresh kernel ran the notebook
+
+
+def test_papermill_is_patched_once(unguarded):
     from papermill.clientwrap import PapermillNotebookClient
 
     sweep.guard_kernel_start()
@@ -200,6 +234,28 @@ def test_stages_run_in_parallel_and_in_order(tmp_path, cluster):
         stages = [[_boom, f(_stamp, str(tmp_path), "c", 0.0)], [f(_stamp, str(tmp_path), "never", 0.0)]]
         sweep.run_stages(stages, scheduler=cluster.scheduler_address)
     assert (tmp_path / "c").is_file() and not (tmp_path / "never").exists()
+
+
+def test_a_chapter_run_by_a_worker_returns_its_lines_and_time(monkeypatch, tmp_path):
+    timings = tmp_path / "times.json"
+    monkeypatch.setattr(run, "TIMINGS", timings)
+
+    def fake_canonical(chapters, force=False):
+        assert force and chapters == [CHAPTER]
+        print("book/testbed.md: executed in 1.5 s")
+        run.record_time("testbed", 1.5)
+
+    monkeypatch.setattr(run, "canonical", fake_canonical)
+    text, times = sweep._canonical_one(CHAPTER, True)
+    assert text == "book/testbed.md: executed in 1.5 s\n" and times == {"testbed": 1.5}
+    assert run.TIMINGS == timings and not timings.exists()  # the caller records it, not the worker
+
+    def failing(chapters, force=False):
+        raise ValueError("cell 3 failed")
+
+    monkeypatch.setattr(run, "canonical", failing)
+    with pytest.raises(RuntimeError, match="book/testbed.md: ValueError: cell 3 failed"):
+        sweep._canonical_one(CHAPTER, False)
 
 
 def test_the_verdict_chapter_is_detected():
