@@ -3,6 +3,7 @@
     python -m vqlib.run book/testbed.md -p K 64 -p seeds 10      # -> runs/testbed-<hash>/
     python -m vqlib.run book/testbed.md -f params.yaml
     python -m vqlib.run --canonical                               # make book: stale chapters only
+    python -m vqlib.run book/testbed.md --sweep sweep.yaml        # a grid of runs on Dask (vqlib.sweep)
 
 A re-run writes into a temporary folder and renames it into place when complete, so an interrupted
 run leaves nothing half-written and never touches book/, _build/ or another run.

@@ -452,9 +452,8 @@ def combine(chapter: Path, results: list[PointResult], runs_dir: Path) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=runs_dir))
     try:
         (tmp / "tables").mkdir()
-        (tmp / "points.yaml").write_text(
-            yaml.safe_dump([{"index": r.index, "run": r.folder.name, "status": r.status, "error": r.error, "params": r.overrides} for r in results], sort_keys=False)
-        )
+        points = [{"index": r.index, "run": r.folder.name, "status": r.status, "error": r.error, "params": r.overrides} for r in results]
+        (tmp / "points.yaml").write_text(yaml.safe_dump(points, sort_keys=False))
         frames: dict[str, list] = {}
         for r in done:
             for csv in sorted((r.folder / "tables").glob("*.csv")):
