@@ -28,10 +28,13 @@ $(STAMP): requirements.txt pyproject.toml
 
 book: setup execute html
 
-# Chapters whose committed notebook was made from the same inputs are rendered, not re-executed;
-# `make book FORCE=1` re-executes every chapter.
+# Chapters whose committed notebook was made from the same inputs are rendered, not re-executed; stale
+# ones execute in parallel, one Dask worker process per core (the verdict chapter last). `make book FORCE=1`
+# re-executes every chapter; JOBS=1 executes them one by one.
+JOBS ?= $(shell nproc 2>/dev/null || echo 1)
+
 execute: setup
-	$(PY) -m vqlib.run --canonical $(if $(FORCE),--force)
+	$(PY) -m vqlib.run --canonical --jobs $(JOBS) $(if $(FORCE),--force)
 
 html: setup
 	$(VENV)/bin/jupyter-book build . -W -n --keep-going

@@ -3,6 +3,7 @@
     python -m vqlib.run book/testbed.md -p K 64 -p seeds 10      # -> runs/testbed-<hash>/
     python -m vqlib.run book/testbed.md -f params.yaml
     python -m vqlib.run --canonical                               # make book: stale chapters only
+    python -m vqlib.run book/testbed.md --sweep sweep.yaml        # a grid of runs on Dask (vqlib.sweep)
 
 A re-run writes into a temporary folder and renames it into place when complete, so an interrupted
 run leaves nothing half-written and never touches book/, _build/ or another run.
@@ -296,18 +297,25 @@ def rerun(chapter: Path, overrides: dict[str, Any], runs_dir: Path) -> Path:
     return final
 
 
-def canonical(chapters: list[Path], force: bool = False) -> None:
+def canonical(chapters: list[Path], force: bool = False, jobs: int = 1) -> None:
     """Execute each chapter whose notebook was made from other inputs (or all, with force), in place.
 
     A notebook whose recorded inputs hash matches is kept as it is: a fresh clone renders the committed
-    outputs instead of re-executing them, so `make book` leaves the checkout unchanged.
+    outputs instead of re-executing them, so `make book` leaves the checkout unchanged. With jobs > 1 the
+    stale chapters execute in parallel on a Dask LocalCluster (vqlib.sweep), the verdict chapter last.
     """
     for md in chapters:
         read_chapter(md)  # a missing or non-.md chapter fails here, by name
+    stale = [md for md in chapters if force or is_stale(md)]
     for md in chapters:
-        if not force and not is_stale(md):
+        if md not in stale:
             print(f"{_shown(md)}: up to date")
-            continue
+    if jobs > 1 and len(stale) > 1:
+        from vqlib import sweep
+
+        sweep.execute_chapters(stale, True, jobs)
+        return
+    for md in stale:
         execute_in_place(md)
 
 
@@ -356,17 +364,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs-dir", default="runs", help="where re-runs go (default: runs/)")
     parser.add_argument("--canonical", action="store_true", help="execute the book's chapters in place where stale")
     parser.add_argument("--force", action="store_true", help="with --canonical: execute even if up to date")
+    parser.add_argument("--jobs", type=int, default=1, metavar="N", help="with --canonical: chapters executed at once (Dask LocalCluster)")
+    parser.add_argument("--sweep", metavar="FILE", help="YAML grid (name: [values]) or list of parameter sets: a run per point (vqlib.sweep)")
+    parser.add_argument("--workers", type=int, metavar="N", help="with --sweep: local Dask worker processes (default: one per core)")
+    parser.add_argument("--scheduler", metavar="ADDRESS", help="with --sweep: run on an existing Dask cluster, e.g. tcp://host:8786")
     args = parser.parse_args(argv)
     if argv is None:  # the command line, not a test calling main()
         signal.signal(signal.SIGTERM, _terminate)
     try:
         if args.canonical:
-            canonical([Path(args.chapter)] if args.chapter else chapter_sources(), args.force)
+            canonical([Path(args.chapter)] if args.chapter else chapter_sources(), args.force, args.jobs)
             return 0
         if not args.chapter:
             parser.error("give a chapter (e.g. book/testbed.md) or --canonical")
         overrides = load_params_file(Path(args.f)) if args.f else {}
         overrides.update({name: parse_value(v) for name, v in args.p})
+        if args.sweep:
+            from vqlib import sweep
+
+            return sweep.main(Path(args.chapter), Path(args.sweep), overrides, Path(args.runs_dir), args.scheduler, args.workers)
         folder = rerun(Path(args.chapter), overrides, Path(args.runs_dir))
     except RunError as exc:
         print(f"error: {exc}", file=sys.stderr)
