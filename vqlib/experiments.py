@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from vqlib import data, grid, init, metrics, rd
+from vqlib import data, grid, init, metrics, rd, regimes
 from vqlib.checks import check_choice, check_float, check_int, resolve_device
 from vqlib.models import LinearVQ
 from vqlib.plotting import style
@@ -370,12 +370,16 @@ def estimator_grid(
     starts: tuple[str, ...] | list[str] = ("standard",),
     collapse_scale: float = 0.01,
     evaluation: bool = True,
+    regime: regimes.Regime | None = None,
+    min_steps: int = 0,
 ) -> grid.GridRun:
     """Every (data set, start, β, method, seed) trained as one batched model from paired starts.
 
     `datasets` are testbeds (data.LinearGaussian or data.GaussianMixture) with equal shapes; all slices of a
     seed share the encoder, the codebook of their start and data set, and the minibatch indices. Returns
     the grid run; its history has columns data (index into `datasets`), start, beta, method, seed, step.
+    With a `regime` (:func:`regime_recipe`), its optimizer, codebook update, codebook start (instead of
+    `init_name`) and stop rule apply (:func:`vqlib.grid.train_grid`); `steps` and `lr` are then the regime's.
     """
     check_int("K", K, 1)
     if not datasets:
@@ -383,6 +387,8 @@ def estimator_grid(
     for s in starts:
         check_choice("start", s, STARTS)
     check_float("collapse_scale", collapse_scale, 0.0, strict_low=True)
+    if regime is not None:
+        init_name, steps, lr = regime.init, regime.steps, regime.lr
     S, _, D = datasets[0].x_train.shape
     m = datasets[0].A.shape[-1]
     device = datasets[0].x_train.device
@@ -408,11 +414,54 @@ def estimator_grid(
     run = grid.train_grid(
         stack("x_train"), stack("x_eval"), slices_idx, pick(0), pick(1), steps, batch_size, lr, seed,
         eval_every, restart_window, decoder=torch.stack([enc[s].T for s in slices.seed]), A=stack("A"), labels_eval=labels,
-        evaluation=evaluation,
+        evaluation=evaluation, regime=regime, min_steps=min_steps,
     )
     run.slices = slices
     run.history["data"] = run.history["data"] // S
     return run
+
+
+#: The learning rate and step budget of the seeds-budget regime: a chapter's `lr` and `steps` rescale every regime.
+BASE_LR = regimes.REGIMES["seeds-budget"].lr
+BASE_STEPS = regimes.REGIMES["seeds-budget"].steps
+
+
+def regime_recipe(name: str, steps: int = BASE_STEPS, lr: float = BASE_LR) -> regimes.Regime:
+    """The regime `name` with a chapter's budget: learning rates × lr/BASE_LR, budget × steps/BASE_STEPS.
+
+    At the defaults it is the recipe of vqlib.regimes unchanged (the converged regime's cap stays 10× the
+    fixed budget); a chapter's `-p steps 5` shrinks every regime alike, so small test runs stay small.
+    """
+    import dataclasses
+
+    r = regimes.get(name)
+    check_int("steps", steps, 1)
+    check_float("lr", lr, 0.0, strict_low=True)
+    f = lr / BASE_LR
+    return dataclasses.replace(r, lr=r.lr * f, codebook_lr=r.codebook_lr * f, steps=max(1, round(r.steps * steps / BASE_STEPS)))
+
+
+def regime_grids(
+    datasets: list, K: int, methods: list[str], betas: list[float], regime_names: list[str], steps: int, batch_size: int,
+    lr: float, seed: int, eval_every: int = 0, restart_window: int = 50, **kwargs,
+) -> dict[str, grid.GridRun]:
+    """:func:`estimator_grid` once per regime (same data, encoder start, seeds and minibatch stream); {name: run}.
+
+    One batched model per regime, not one for all: regimes differ in optimizer class, codebook update rule,
+    codebook start and stop rule, and a step's cost grows with the number of slices either way, so batching
+    regimes would only save the per-step Python overhead. Each run's history carries a `regime` column.
+    The converged regime tests its stop rule only from the fixed budget (`steps`) on (see vqlib.grid.train_grid).
+    """
+    if len(set(regime_names)) != len(regime_names):
+        raise ValueError(f"regimes must not repeat a name, got {regime_names}")
+    runs = {}
+    for name in regime_names:
+        recipe = regime_recipe(name, steps, lr)
+        run = estimator_grid(datasets, K, methods, betas, recipe.steps, batch_size, recipe.lr, seed, eval_every,
+                             recipe.init, restart_window, regime=recipe, min_steps=steps if recipe.converge else 0, **kwargs)
+        run.history.insert(0, "regime", name)
+        runs[name] = run
+    return runs
 
 
 def time_methods(

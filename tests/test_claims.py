@@ -1,0 +1,103 @@
+"""Claims as data: the four-verdict rules, multi-case claims, p-values consistent with the CI, Holm."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from statsmodels.stats.multitest import multipletests
+
+from vqlib import claims
+from vqlib.claims import ClaimSpec
+
+
+def _frame(a, b, **extra):
+    n = len(a)
+    rows = [{"method": "a", "seed": s, "v": a[s], **extra} for s in range(n)]
+    rows += [{"method": "b", "seed": s, "v": b[s], **extra} for s in range(n)]
+    return pd.DataFrame(rows)
+
+
+def _spec(kind, **kw):
+    return ClaimSpec("t", "src", "quote", "", "v", kind, "b", kw.pop("a", "a"), **kw)
+
+
+rng = np.random.default_rng(0)
+BASE = 10 + rng.normal(0, 1, 20)
+NOISE = rng.normal(0, 0.01, 20)
+
+
+@pytest.mark.parametrize(
+    "shift, verdict",
+    [(0.0, "holds"), (0.5, "does not hold"), (0.2, "inconclusive"), (-0.5, "does not hold")],
+)
+def test_equivalence_rule(shift, verdict):
+    # relative differences ≈ shift/10 ± 0.1 %: inside ±2 % (0), outside (±5 %), straddling the margin (2 %)
+    frame = _frame(BASE, BASE * (1 + shift / 10 + NOISE * (10 if shift == 0.2 else 1)))
+    out = claims.evaluate(_spec("equivalence", margin=0.02, relative=True), frame)
+    assert out.verdict == verdict, out
+
+
+@pytest.mark.parametrize("sign, shift, verdict", [(1, 1.0, "holds"), (1, -1.0, "does not hold"), (-1, -1.0, "holds"),
+                                                  (1, 0.0, "does not hold"), (1, 0.001, "inconclusive")])
+def test_directional_rule(sign, shift, verdict):
+    b = BASE + shift + (NOISE if shift else 0)
+    out = claims.evaluate(_spec("directional", sign=sign), _frame(BASE, b))
+    assert out.verdict == verdict, out
+
+
+@pytest.mark.parametrize("threshold, verdict", [(9.0, "holds"), (11.0, "does not hold"), (10.0, "inconclusive")])
+def test_size_rule_on_a_level(threshold, verdict):
+    frame = _frame(BASE, BASE)
+    out = claims.evaluate(_spec("size", a=None, margin=threshold), frame)
+    assert out.verdict == verdict
+
+
+def test_a_claim_over_several_cases_needs_every_case():
+    f = pd.concat([_frame(BASE, BASE + 1, K=8), _frame(BASE, BASE - 1, K=16), _frame(BASE, BASE + rng.normal(0, 3, 20), K=32)])
+    up = lambda *where: claims.evaluate(_spec("directional", where=tuple({"K": k} for k in where)), f).verdict  # noqa: E731
+    assert up(8) == "holds"
+    assert up(8, 16) == "does not hold"
+    assert up(8, 32) == "inconclusive"
+    assert len(claims.evaluate(_spec("directional", where=({"K": 8}, {"K": 32})), f).cases) == 2
+
+
+def test_p_value_agrees_with_the_ci_decision():
+    for shift in np.linspace(0.0, 0.6, 13):
+        frame = _frame(BASE, BASE * (1 + shift / 10 + 10 * NOISE))
+        out = claims.evaluate(_spec("equivalence", margin=0.02, relative=True), frame)
+        if out.verdict == "inconclusive":
+            assert math.isnan(out.p_value)
+        else:
+            assert out.p_value < 0.05, (shift, out)
+
+
+def test_half_width_is_the_cis():
+    frame = _frame(BASE, BASE + NOISE)
+    out = claims.evaluate(_spec("equivalence", margin=0.1), frame)
+    ci = out.cases[0][1]
+    assert out.half_width == pytest.approx((ci.high - ci.low) / 2)
+    assert "vs margin 0.100" in out.measured()
+
+
+def test_holm_matches_statsmodels_and_demotes_weak_verdicts():
+    table = pd.DataFrame({"verdict": ["holds", "does not hold", "holds", "inconclusive", "not testable"],
+                          "p_value": [0.001, 0.04, 0.03, np.nan, np.nan]})
+    out = claims.holm(table)
+    _, adj, _, _ = multipletests([0.001, 0.04, 0.03], method="holm")
+    np.testing.assert_allclose(out.p_holm.iloc[:3], adj)
+    assert out.verdict_holm.tolist() == ["holds", "inconclusive", "inconclusive", "inconclusive", "not testable"]
+
+
+def test_bad_specs_are_rejected_by_name():
+    with pytest.raises(ValueError, match="kind"):
+        _spec("bigger")
+    with pytest.raises(ValueError, match="margin"):
+        _spec("equivalence")
+    with pytest.raises(ValueError, match="unknown claim"):
+        claims.get("nope")
+
+
+def test_registry_claims_are_well_formed():
+    for cid, spec in claims.CLAIMS.items():
+        assert cid == spec.id and spec.quote and spec.source and spec.criterion()
