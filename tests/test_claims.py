@@ -19,7 +19,7 @@ def _frame(a, b, **extra):
 
 
 def _spec(kind, **kw):
-    return ClaimSpec("t", "src", "quote", "", "v", kind, "b", kw.pop("a", "a"), **kw)
+    return ClaimSpec("t", "src", "quote", "", kw.pop("metric", "v"), kind, "b", kw.pop("a", "a"), **kw)
 
 
 rng = np.random.default_rng(0)
@@ -101,3 +101,48 @@ def test_bad_specs_are_rejected_by_name():
 def test_registry_claims_are_well_formed():
     for cid, spec in claims.CLAIMS.items():
         assert cid == spec.id and spec.quote and spec.source and spec.criterion()
+
+
+def test_reduction_claims_use_a_bootstrap_interval_that_stays_below_100_percent():
+    a = 10 + rng.integers(0, 5, 20).astype(float)
+    b = rng.integers(0, 2, 20).astype(float)
+    spec = _spec("size", margin=0.85, reduction=True)
+    out = claims.evaluate(spec, _frame(a, b))
+    ci = out.cases[0][1]
+    assert ci.high <= 1.0 and ci.low > 0.85 and out.verdict == "holds" and out.p_value < 0.05
+    assert claims.evaluate(_spec("size", margin=0.99, reduction=True), _frame(a, b)).verdict == "does not hold"
+
+
+def test_any_combination_needs_one_case_and_also_needs_every_part():
+    f = pd.concat([_frame(BASE, BASE + 1, K=8), _frame(BASE, BASE - 1, K=16)])
+    f["w"] = f.v * 0 + (f.method == "b") * 1.0
+    anyk = _spec("directional", where=({"K": 8}, {"K": 16}), combine="any")
+    assert claims.evaluate(anyk, f).verdict == "holds"
+    down = _spec("directional", sign=-1, metric="w", where=({"K": 8},))
+    both = ClaimSpec("t", "s", "q", "", "v", "directional", "b", "a", where=({"K": 8}, {"K": 16}), combine="any", also=(down,))
+    assert claims.evaluate(both, f).verdict == "does not hold"
+    assert "and" in both.criterion()
+
+
+def test_cluster_agreement_is_sklearns_and_ignores_relabelling():
+    import torch
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+    from vqlib import metrics
+
+    g = torch.Generator().manual_seed(0)
+    labels = torch.randint(4, (2, 300), generator=g)
+    idx = torch.where(torch.rand(2, 300, generator=g) < 0.8, labels * 3 + 1, torch.randint(12, (2, 300), generator=g))
+    nmi, ari = metrics.cluster_agreement(idx, labels)
+    assert nmi[1] == pytest.approx(normalized_mutual_info_score(labels[1].numpy(), idx[1].numpy()))
+    assert ari[0] == pytest.approx(adjusted_rand_score(labels[0].numpy(), idx[0].numpy()))
+    n2, a2 = metrics.cluster_agreement((idx * 7) % 13, labels)  # a bijective relabelling of the codes
+    assert torch.allclose(n2, nmi) and torch.allclose(a2, ari)
+
+
+def test_noise_floor_is_the_off_subspace_noise():
+    from vqlib import metrics
+
+    assert metrics.noise_floor(64, 4, 0.1) == pytest.approx(60 * 0.01)
+    with pytest.raises(ValueError, match="m"):
+        metrics.noise_floor(4, 8, 0.1)

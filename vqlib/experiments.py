@@ -84,9 +84,12 @@ def pca_lloyd(tb: data.LinearGaussian, K: int, iters: int, seed: int) -> pd.Data
     cb = init.kmeans(tb.x_train @ enc.transpose(1, 2), K, iters, seed=seed + 2)
     model = LinearVQ(enc, cb, enc.transpose(1, 2), "ste", learn_encoder=False, learn_decoder=False)
     frame = pd.DataFrame({k: v.cpu().numpy() for k, v in model.evaluate(tb.x_eval, tb.A).items()})
+    frame["z_norm"] = (tb.x_eval @ enc.transpose(1, 2)).double().norm(dim=-1).mean(-1).cpu().numpy()
     if hasattr(tb, "labels_eval"):  # mixture data: cluster purity of the k-means codes
         idx = model(tb.x_eval, hard=True)["idx"]
         frame["purity"] = metrics.cluster_purity(idx, tb.labels_eval, K, int(tb.labels_eval.max()) + 1).cpu().numpy()
+        nmi, ari = metrics.cluster_agreement(idx, tb.labels_eval)
+        frame["nmi"], frame["ari"] = nmi.numpy(), ari.numpy()
     frame.insert(0, "seed", range(len(frame)))
     frame.insert(0, "method", "pca_lloyd")
     return frame
@@ -573,3 +576,42 @@ def kmeans_vs_bound(dims: list[int], K_list: list[int], seeds: int, n_train: int
                 frame["from_lm_exact_mse"] = [rd.scalar_mse(c[:, 0].numpy()) for c in from_lm]
             rows.append(frame)
     return pd.concat(rows, ignore_index=True)
+
+
+# --- The testbed across training regimes (book/testbed.md) --------------------------------------------
+
+
+def testbed_regimes(
+    tb: data.LinearGaussian, K: int, methods: list[str], regime_names: list[str], steps: int, batch_size: int, lr: float,
+    beta: float, seed: int, eval_every: int, kmeans_iters: int,
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
+    """The testbed's methods in every regime, with PCA + Lloyd (no training: the same in every regime) beside them.
+
+    Returns (final, history, steps_run): final has one row per (regime, method, seed) with the grid's metrics,
+    the per-vector squared error's excess over the noise floor (D − m)σ², the gap to D(R) in dB and usage in %.
+    """
+    runs = regime_grids([tb], K, methods, [beta], regime_names, steps, batch_size, lr, seed, eval_every)
+    pl = pca_lloyd(tb, K, kmeans_iters, seed)
+    final = pd.concat([r.final for r in runs.values()] + [pl.assign(regime=name) for name in regime_names], ignore_index=True)
+    final = final.drop(columns=[c for c in ("data", "start", "step") if c in final.columns])
+    D, m = tb.x_train.shape[-1], tb.A.shape[-1]
+    final["excess_sq_error"] = final.sq_error - metrics.noise_floor(D, m, tb.sigma)
+    final["gap_db"] = rd.gap_db(final.sq_error.to_numpy(), bound(tb, K))
+    final["usage_pct"] = 100 * final.usage
+    history = pd.concat([r.history for r in runs.values()], ignore_index=True)
+    return final, history, {name: r.steps_run for name, r in runs.items()}
+
+
+def per_vector_reading(final: pd.DataFrame, seed_values: dict[str, float], column: str = "sq_error") -> pd.DataFrame:
+    """Read a seed's MSE column as per-vector squared error: per regime, our mean beside each seed value.
+
+    A reading search, not tuning: the regimes are fixed; this only asks in which of them our per-vector error
+    lies closest to the seed's numbers. One row per regime: each method's mean, and the mean absolute
+    relative deviation from the seed's values over the methods (sorted, closest first).
+    """
+    rows = []
+    for regime, sub in final.groupby("regime", sort=False):
+        means = {k: float(sub[sub.method == k][column].mean()) for k in seed_values}
+        dev = float(np.mean([abs(means[k] - v) / v for k, v in seed_values.items()]))
+        rows.append({"regime": regime, **means, "mean_abs_rel_dev": dev})
+    return pd.DataFrame(rows).sort_values("mean_abs_rel_dev", kind="stable").reset_index(drop=True)

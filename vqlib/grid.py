@@ -254,7 +254,7 @@ def evaluate(
 
     Besides LinearVQ.evaluate's metrics: the held-out objective (eq. testbed-loss), the largest principal
     angle (degrees) between the true subspace and the encoder's row space / decoder's column space, and
-    cluster purity, and the mean encoder-output norm ‖z‖ (the model's free scale). Errors are computed from m-dimensional pieces (:func:`recon_error`).
+    cluster purity with NMI and ARI, and the mean encoder-output norm ‖z‖ (the model's free scale). Errors are computed from m-dimensional pieces (:func:`recon_error`).
     """
     K, m = model.K, model.codebook.shape[-1]
     x = x_eval[layout.rows]
@@ -290,6 +290,7 @@ def evaluate(
     if labels_eval is not None:
         lab = labels_eval[layout.rows][layout.row_of_slice]
         res["purity"] = metrics.cluster_purity(idx, lab, K, int(labels_eval.max()) + 1)
+        res["nmi"], res["ari"] = metrics.cluster_agreement(idx, lab)
     return res
 
 
