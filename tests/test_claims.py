@@ -146,3 +146,31 @@ def test_noise_floor_is_the_off_subspace_noise():
     assert metrics.noise_floor(64, 4, 0.1) == pytest.approx(60 * 0.01)
     with pytest.raises(ValueError, match="m"):
         metrics.noise_floor(4, 8, 0.1)
+
+
+def test_by_regime_counts_holds_and_changes_compare_with_before():
+    table = pd.DataFrame({"id": ["c1", "c1", "c2", "c3"], "regime": ["r1", "r2", "r1", ""],
+                          "verdict": ["holds", "does not hold", "holds", "not testable"]})
+    grid = claims.by_regime(table, ["r1", "r2"])
+    assert list(grid.index) == ["c1", "c2"]
+    assert grid.loc["c1", "holds in"] == "1 of 2" and grid.loc["c2", "holds in"] == "1 of 1" and grid.loc["c2", "r2"] == ""
+    before = pd.DataFrame({"id": ["c1", "c3", "c4"], "verdict": ["does not hold", "not testable", "holds"]})
+    ch = claims.changes(table, before).set_index("id").changed
+    assert ch["c1"] == "changed in 1 of 2" and ch["c2"] == "new" and ch["c3"] == "unchanged" and ch["c4"] == "dropped"
+
+
+def test_record_marks_a_claim_whose_cases_are_missing_not_testable(monkeypatch):
+    seen = []
+    monkeypatch.setattr(claims.report, "claim", lambda *a, **k: seen.append((a, k)))
+    spec = _spec("directional", where=({"K": 999},))
+    out = claims.record(spec, _frame(BASE, BASE + 1).assign(K=8), "ema")
+    assert out.verdict == "not testable" and seen[0][0][5] == "not testable" and seen[0][1]["regime"] == "ema"
+    assert "K = 999" in seen[0][0][4]
+
+
+def test_regimes_parameter_names_the_allowed_regimes():
+    from vqlib import params
+
+    assert params.check({"regimes": ["ema", "sgd"]}) == {"regimes": ["ema", "sgd"]}
+    with pytest.raises(ValueError, match=r"regimes\[1\] must be one of .*'seeds-budget'"):
+        params.check({"regimes": ["ema", "adamw"]})
