@@ -615,3 +615,15 @@ def per_vector_reading(final: pd.DataFrame, seed_values: dict[str, float], colum
         dev = float(np.mean([abs(means[k] - v) / v for k, v in seed_values.items()]))
         rows.append({"regime": regime, **means, "mean_abs_rel_dev": dev})
     return pd.DataFrame(rows).sort_values("mean_abs_rel_dev", kind="stable").reset_index(drop=True)
+
+
+def leakage_pct(run: grid.GridRun, tb: data.LinearGaussian) -> np.ndarray:
+    """Per slice of a one-data-set grid: the signal energy outside the encoder's row span, in % of the signal's energy.
+
+    metrics.signal_leakage weighted by the latent variances λ_i, so a lost weak direction costs little and a lost
+    strong one much (the largest principal angle weighs them alike). Order: run.slices.
+    """
+    seeds = torch.as_tensor(run.slices.seed.to_numpy())
+    A = tb.A[seeds.to(tb.A.device)]
+    leak = metrics.signal_leakage(run.model.encoder.detach(), A, tb.eigenvalues)
+    return (100 * leak / tb.eigenvalues.sum()).cpu().numpy()
