@@ -26,7 +26,7 @@ def test_rerun_writes_a_new_folder_and_leaves_book_alone(tmp_path, capsys):
     params = yaml.safe_load((folder / "params.yaml").read_text())
     assert params["K"] == 8 and params["seeds"] == 2 and params["lr"] == 0.001
     table = (folder / "tables" / "tbl-testbed.csv").read_text().splitlines()
-    assert table[0].startswith("method,") and len(table) == 1 + 5  # header + 4 estimators + PCA/Lloyd
+    assert table[0].startswith("regime,method,") and len(table) == 1 + 6 * 5  # header + 6 regimes × (4 estimators + PCA/Lloyd)
     assert (folder / "tables" / "fig-testbed-curves.png").is_file()
     assert _digest(ROOT / "book") == before
     # the same parameters again: nothing is re-executed or overwritten

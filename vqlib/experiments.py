@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from vqlib import data, grid, init, metrics, rd
+from vqlib import data, grid, init, metrics, rd, regimes
 from vqlib.checks import check_choice, check_float, check_int, resolve_device
 from vqlib.models import LinearVQ
 from vqlib.plotting import style
@@ -84,9 +84,12 @@ def pca_lloyd(tb: data.LinearGaussian, K: int, iters: int, seed: int) -> pd.Data
     cb = init.kmeans(tb.x_train @ enc.transpose(1, 2), K, iters, seed=seed + 2)
     model = LinearVQ(enc, cb, enc.transpose(1, 2), "ste", learn_encoder=False, learn_decoder=False)
     frame = pd.DataFrame({k: v.cpu().numpy() for k, v in model.evaluate(tb.x_eval, tb.A).items()})
+    frame["z_norm"] = (tb.x_eval @ enc.transpose(1, 2)).double().norm(dim=-1).mean(-1).cpu().numpy()
     if hasattr(tb, "labels_eval"):  # mixture data: cluster purity of the k-means codes
         idx = model(tb.x_eval, hard=True)["idx"]
         frame["purity"] = metrics.cluster_purity(idx, tb.labels_eval, K, int(tb.labels_eval.max()) + 1).cpu().numpy()
+        nmi, ari = metrics.cluster_agreement(idx, tb.labels_eval)
+        frame["nmi"], frame["ari"] = nmi.numpy(), ari.numpy()
     frame.insert(0, "seed", range(len(frame)))
     frame.insert(0, "method", "pca_lloyd")
     return frame
@@ -370,12 +373,16 @@ def estimator_grid(
     starts: tuple[str, ...] | list[str] = ("standard",),
     collapse_scale: float = 0.01,
     evaluation: bool = True,
+    regime: regimes.Regime | None = None,
+    min_steps: int = 0,
 ) -> grid.GridRun:
     """Every (data set, start, β, method, seed) trained as one batched model from paired starts.
 
     `datasets` are testbeds (data.LinearGaussian or data.GaussianMixture) with equal shapes; all slices of a
     seed share the encoder, the codebook of their start and data set, and the minibatch indices. Returns
     the grid run; its history has columns data (index into `datasets`), start, beta, method, seed, step.
+    With a `regime` (:func:`regime_recipe`), its optimizer, codebook update, codebook start (instead of
+    `init_name`) and stop rule apply (:func:`vqlib.grid.train_grid`); `steps` and `lr` are then the regime's.
     """
     check_int("K", K, 1)
     if not datasets:
@@ -383,6 +390,8 @@ def estimator_grid(
     for s in starts:
         check_choice("start", s, STARTS)
     check_float("collapse_scale", collapse_scale, 0.0, strict_low=True)
+    if regime is not None:
+        init_name, steps, lr = regime.init, regime.steps, regime.lr
     S, _, D = datasets[0].x_train.shape
     m = datasets[0].A.shape[-1]
     device = datasets[0].x_train.device
@@ -408,11 +417,54 @@ def estimator_grid(
     run = grid.train_grid(
         stack("x_train"), stack("x_eval"), slices_idx, pick(0), pick(1), steps, batch_size, lr, seed,
         eval_every, restart_window, decoder=torch.stack([enc[s].T for s in slices.seed]), A=stack("A"), labels_eval=labels,
-        evaluation=evaluation,
+        evaluation=evaluation, regime=regime, min_steps=min_steps,
     )
     run.slices = slices
     run.history["data"] = run.history["data"] // S
     return run
+
+
+#: The learning rate and step budget of the seeds-budget regime: a chapter's `lr` and `steps` rescale every regime.
+BASE_LR = regimes.REGIMES["seeds-budget"].lr
+BASE_STEPS = regimes.REGIMES["seeds-budget"].steps
+
+
+def regime_recipe(name: str, steps: int = BASE_STEPS, lr: float = BASE_LR) -> regimes.Regime:
+    """The regime `name` with a chapter's budget: learning rates × lr/BASE_LR, budget × steps/BASE_STEPS.
+
+    At the defaults it is the recipe of vqlib.regimes unchanged (the converged regime's cap stays 10× the
+    fixed budget); a chapter's `-p steps 5` shrinks every regime alike, so small test runs stay small.
+    """
+    import dataclasses
+
+    r = regimes.get(name)
+    check_int("steps", steps, 1)
+    check_float("lr", lr, 0.0, strict_low=True)
+    f = lr / BASE_LR
+    return dataclasses.replace(r, lr=r.lr * f, codebook_lr=r.codebook_lr * f, steps=max(1, round(r.steps * steps / BASE_STEPS)))
+
+
+def regime_grids(
+    datasets: list, K: int, methods: list[str], betas: list[float], regime_names: list[str], steps: int, batch_size: int,
+    lr: float, seed: int, eval_every: int = 0, restart_window: int = 50, **kwargs,
+) -> dict[str, grid.GridRun]:
+    """:func:`estimator_grid` once per regime (same data, encoder start, seeds and minibatch stream); {name: run}.
+
+    One batched model per regime, not one for all: regimes differ in optimizer class, codebook update rule,
+    codebook start and stop rule, and a step's cost grows with the number of slices either way, so batching
+    regimes would only save the per-step Python overhead. Each run's history carries a `regime` column.
+    The converged regime tests its stop rule only from the fixed budget (`steps`) on (see vqlib.grid.train_grid).
+    """
+    if len(set(regime_names)) != len(regime_names):
+        raise ValueError(f"regimes must not repeat a name, got {regime_names}")
+    runs = {}
+    for name in regime_names:
+        recipe = regime_recipe(name, steps, lr)
+        run = estimator_grid(datasets, K, methods, betas, recipe.steps, batch_size, recipe.lr, seed, eval_every,
+                             recipe.init, restart_window, regime=recipe, min_steps=steps if recipe.converge else 0, **kwargs)
+        run.history.insert(0, "regime", name)
+        runs[name] = run
+    return runs
 
 
 def time_methods(
@@ -524,3 +576,54 @@ def kmeans_vs_bound(dims: list[int], K_list: list[int], seeds: int, n_train: int
                 frame["from_lm_exact_mse"] = [rd.scalar_mse(c[:, 0].numpy()) for c in from_lm]
             rows.append(frame)
     return pd.concat(rows, ignore_index=True)
+
+
+# --- The testbed across training regimes (book/testbed.md) --------------------------------------------
+
+
+def testbed_regimes(
+    tb: data.LinearGaussian, K: int, methods: list[str], regime_names: list[str], steps: int, batch_size: int, lr: float,
+    beta: float, seed: int, eval_every: int, kmeans_iters: int,
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
+    """The testbed's methods in every regime, with PCA + Lloyd (no training: the same in every regime) beside them.
+
+    Returns (final, history, steps_run): final has one row per (regime, method, seed) with the grid's metrics,
+    the per-vector squared error's excess over the noise floor (D − m)σ², the gap to D(R) in dB and usage in %.
+    """
+    runs = regime_grids([tb], K, methods, [beta], regime_names, steps, batch_size, lr, seed, eval_every)
+    pl = pca_lloyd(tb, K, kmeans_iters, seed)
+    final = pd.concat([r.final for r in runs.values()] + [pl.assign(regime=name) for name in regime_names], ignore_index=True)
+    final = final.drop(columns=[c for c in ("data", "start", "step") if c in final.columns])
+    D, m = tb.x_train.shape[-1], tb.A.shape[-1]
+    final["excess_sq_error"] = final.sq_error - metrics.noise_floor(D, m, tb.sigma)
+    final["gap_db"] = rd.gap_db(final.sq_error.to_numpy(), bound(tb, K))
+    final["usage_pct"] = 100 * final.usage
+    history = pd.concat([r.history for r in runs.values()], ignore_index=True)
+    return final, history, {name: r.steps_run for name, r in runs.items()}
+
+
+def per_vector_reading(final: pd.DataFrame, seed_values: dict[str, float], column: str = "sq_error") -> pd.DataFrame:
+    """Read a seed's MSE column as per-vector squared error: per regime, our mean beside each seed value.
+
+    A reading search, not tuning: the regimes are fixed; this only asks in which of them our per-vector error
+    lies closest to the seed's numbers. One row per regime: each method's mean, and the mean absolute
+    relative deviation from the seed's values over the methods (sorted, closest first).
+    """
+    rows = []
+    for regime, sub in final.groupby("regime", sort=False):
+        means = {k: float(sub[sub.method == k][column].mean()) for k in seed_values}
+        dev = float(np.mean([abs(means[k] - v) / v for k, v in seed_values.items()]))
+        rows.append({"regime": regime, **means, "mean_abs_rel_dev": dev})
+    return pd.DataFrame(rows).sort_values("mean_abs_rel_dev", kind="stable").reset_index(drop=True)
+
+
+def leakage_pct(run: grid.GridRun, tb: data.LinearGaussian) -> np.ndarray:
+    """Per slice of a one-data-set grid: the signal energy outside the encoder's row span, in % of the signal's energy.
+
+    metrics.signal_leakage weighted by the latent variances λ_i, so a lost weak direction costs little and a lost
+    strong one much (the largest principal angle weighs them alike). Order: run.slices.
+    """
+    seeds = torch.as_tensor(run.slices.seed.to_numpy())
+    A = tb.A[seeds.to(tb.A.device)]
+    leak = metrics.signal_leakage(run.model.encoder.detach(), A, tb.eigenvalues)
+    return (100 * leak / tb.eigenvalues.sum()).cpu().numpy()

@@ -14,7 +14,9 @@ import pandas as pd
 import torch
 
 from vqlib import metrics
+from vqlib import regimes as regimes_mod
 from vqlib.checks import check_float, check_int
+from vqlib.ema import ema_init, ema_update
 from vqlib.estimators import ESTIMATORS, LABELS as ESTIMATOR_LABELS
 from vqlib.init import lloyd
 from vqlib.models import LinearVQ
@@ -41,6 +43,7 @@ class GridRun:
     restarts: torch.Tensor  # codes re-seeded per slice (0 where the method has no restart)
     seconds_per_step: float  # wall time of one training step of the whole grid (evaluation excluded)
     layout: "RowLayout"  # how slices share data rows
+    steps_run: int = 0  # optimizer steps taken (below the budget where a converge rule stopped early)
 
     @property
     def final(self) -> pd.DataFrame:
@@ -98,10 +101,13 @@ def recon_error(x_sq: torch.Tensor, wx: torch.Tensor, q: torch.Tensor, decoder: 
     return x_sq - 2 * (wx * q).sum(-1) + ((q @ gram) * q).sum(-1)
 
 
-def grid_losses(model: LinearVQ, layout: RowLayout, x_rows: torch.Tensor, beta: torch.Tensor) -> tuple[dict, dict]:
+def grid_losses(
+    model: LinearVQ, layout: RowLayout, x_rows: torch.Tensor, beta: torch.Tensor, codebook_term: bool = True
+) -> tuple[dict, dict]:
     """LinearVQ.losses for every slice, computed row-wise (same values and gradients up to rounding).
 
     x_rows (R, B, D): each row's minibatch. Returns (losses per slice (L,), forward outputs z, q, idx).
+    codebook_term=False leaves the codebook loss out of the total (EMA codebooks: the codebook is no gradient parameter).
     """
     m = model.codebook.shape[-1]
     maps = torch.cat([model.encoder.transpose(-1, -2), model.decoder], -1)  # (L, D, 2m)
@@ -112,7 +118,8 @@ def grid_losses(model: LinearVQ, layout: RowLayout, x_rows: torch.Tensor, beta: 
     recon = recon_error(x_sq, wx, model.estimator(z, q), model.decoder).mean(-1)
     cb = codebook_loss(z, q)
     commit = commitment_loss(z, q, beta)
-    return {"total": recon + cb + commit, "recon": recon, "codebook": cb, "commitment": commit}, {"z": z, "q": q, "idx": idx}
+    total = recon + cb + commit if codebook_term else recon + commit
+    return {"total": total, "recon": recon, "codebook": cb, "commitment": commit}, {"z": z, "q": q, "idx": idx}
 
 
 def train_grid(
@@ -132,8 +139,20 @@ def train_grid(
     labels_eval: torch.Tensor | None = None,
     learn_encoder: bool = True,
     evaluation: bool = True,
+    regime: "regimes_mod.Regime | None" = None,
+    min_steps: int = 0,
 ) -> GridRun:
-    """Train every slice (row of `slices`) with Adam on the loss of eq. testbed-loss, as one batched model.
+    """Train every slice (row of `slices`) on the loss of eq. testbed-loss, as one batched model.
+
+    Without `regime`: Adam at `lr` for every parameter (the book's first setting). With a
+    :class:`vqlib.regimes.Regime`: its optimizer and per-group learning rates (encoder/decoder vs codebook;
+    `lr` is then unused), its codebook update (EMA: vqlib.ema after every optimizer step, from the batch's z
+    and assignments, and no codebook loss) and, with `regime.converge`, its stop rule (evaluate every
+    regimes.CONVERGE_EVERY steps, stop when the held-out objective averaged over all slices improved by less
+    than regimes.CONVERGE_TOL relative; `steps` is the cap), tested only from `min_steps` on: the objective
+    E‖x − x̂‖² + (1 + β)E‖z − q‖² first *rises* for hundreds of steps (the encoder's free scale grows ‖z‖ several
+    fold before the codebook catches up), so the rule alone would stop a "converged" run at its first check,
+    before the fixed budget. The codebook start is the caller's (`codebook`).
 
     x_train (G, N, D) and x_eval (G, N_eval, D) hold G data rows; slice l trains on row slices.data[l]
     with β = slices.beta[l] and its method, from encoder[l] (m, D), codebook[l] (K, m) and decoder[l]
@@ -146,6 +165,7 @@ def train_grid(
     check_int("batch_size", batch_size, 1)
     check_float("lr", lr, 0.0, strict_low=True)
     check_int("eval_every", eval_every, 0)
+    check_int("min_steps", min_steps, 0)
     slices = check_slices(slices, x_train.shape[0])
     L = len(slices)
     if encoder.shape[0] != L or codebook.shape[0] != L:
@@ -163,24 +183,54 @@ def train_grid(
     # Minibatch indices of every step and row (a row draws its seed's stream), as flat indices into x_train.
     idx = batch_indices(n_seeds, N, steps, batch_size, seed + 3)[:, layout.row_seed] + (layout.rows * N).view(1, -1, 1)
     x_flat = x_train.reshape(G * N, D)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    use_ema = regime is not None and regime.codebook_update == "ema"
+    converge = regime is not None and regime.converge
+    if regime is None:
+        opt = torch.optim.Adam(model.parameters(), lr=lr)
+    else:
+        rest = [p for name, p in model.named_parameters() if name != "codebook"]
+        opt = regimes_mod.optimizer(regime, rest, [] if use_ema else [model.codebook])
+    ema = None
+    if use_ema:
+        model.codebook.requires_grad_(False)
+        ema = ema_init(model.codebook.detach())
     evaluate_now = lambda step: _rows(slices, step, evaluate(model, layout, x_eval, beta, A, labels_eval))  # noqa: E731
-    rows = [evaluate_now(0)] if evaluation else [slices.iloc[:0].assign(step=0)]
-    elapsed = 0.0
+    first = evaluate_now(0) if evaluation or converge else slices.iloc[:0].assign(step=0)
+    rows = [first] if evaluation else [slices.iloc[:0].assign(step=0)]
+    last_objective = float(first.objective.mean()) if converge else 0.0
+    elapsed, done = 0.0, 0
     for step in range(1, steps + 1):
         start = time.perf_counter()
         x_rows = x_flat.index_select(0, idx[step - 1].reshape(-1).to(device)).view(len(layout.rows), batch_size, D)
-        losses, out = grid_losses(model, layout, x_rows, beta)
+        losses, out = grid_losses(model, layout, x_rows, beta, codebook_term=not use_ema)
         opt.zero_grad(set_to_none=True)
         losses["total"].sum().backward()
         opt.step()
+        if ema is not None:
+            model.codebook.data.copy_(ema_update(ema, out["z"], out["idx"], regime.ema_decay))
         if restart is not None:
-            restart.step(model.codebook, out["z"], out["idx"], step, opt)
+            fresh = restart.step(model.codebook, out["z"], out["idx"], step, opt)
+            if ema is not None and fresh.any():  # a re-seeded code restarts its running mean at the new code
+                mask = fresh.to(device)
+                ema.counts[mask] = 1.0
+                ema.sums[mask] = model.codebook.detach().double()[mask]
         elapsed += time.perf_counter() - start
-        if evaluation and (step == steps or (eval_every and step % eval_every == 0)):
-            rows.append(evaluate_now(step))
+        done = step
+        check = converge and step % regimes_mod.CONVERGE_EVERY == 0
+        record = evaluation and (step == steps or (eval_every and step % eval_every == 0))
+        row = evaluate_now(step) if check or record or (converge and step == steps) else None
+        stop = False
+        if check:
+            current = float(row.objective.mean())
+            stop = step >= min_steps and (last_objective - current) < regimes_mod.CONVERGE_TOL * abs(last_objective)
+            last_objective = current
+        if row is not None and (record or stop or step == steps):
+            rows.append(row)
+        if stop:
+            break
     restarts = restart.restarts if restart is not None else torch.zeros(L, dtype=torch.long)
-    return GridRun(slices, pd.concat(rows, ignore_index=True), model, restarts, elapsed / steps, layout)
+    history = pd.concat(rows, ignore_index=True)
+    return GridRun(slices, history, model, restarts, elapsed / max(done, 1), layout, done)
 
 
 def _rows(slices: pd.DataFrame, step: int, result: dict[str, torch.Tensor]) -> pd.DataFrame:
@@ -204,7 +254,7 @@ def evaluate(
 
     Besides LinearVQ.evaluate's metrics: the held-out objective (eq. testbed-loss), the largest principal
     angle (degrees) between the true subspace and the encoder's row space / decoder's column space, and
-    cluster purity. Errors are computed from m-dimensional pieces (:func:`recon_error`).
+    cluster purity with NMI and ARI, and the mean encoder-output norm ‖z‖ (the model's free scale). Errors are computed from m-dimensional pieces (:func:`recon_error`).
     """
     K, m = model.K, model.codebook.shape[-1]
     x = x_eval[layout.rows]
@@ -227,6 +277,7 @@ def evaluate(
         "usage": metrics.usage(counts),
         "entropy_bits": metrics.entropy_bits(counts),
         "perplexity": metrics.perplexity(counts),
+        "z_norm": z.double().norm(dim=-1).mean(-1),
     }
     if A is not None:
         a = A[layout.rows]  # (R, D, r)
@@ -239,6 +290,7 @@ def evaluate(
     if labels_eval is not None:
         lab = labels_eval[layout.rows][layout.row_of_slice]
         res["purity"] = metrics.cluster_purity(idx, lab, K, int(labels_eval.max()) + 1)
+        res["nmi"], res["ari"] = metrics.cluster_agreement(idx, lab)
     return res
 
 

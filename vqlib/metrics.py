@@ -93,3 +93,31 @@ def dead_codes_per_batch(idx: torch.Tensor, K: int, batch_size: int) -> torch.Te
     n = N // batch_size
     counts = code_counts(idx[:, : n * batch_size].reshape(S * n, batch_size), K)
     return dead_codes(counts).view(S, n).mean(-1)
+
+
+def noise_floor(D: int, m: int, sigma: float) -> float:
+    """(D − m)σ²: the squared error per vector no m-dimensional linear code can remove (the noise off the signal subspace).
+
+    Every method pays it alike, so differences are read on the excess E‖x − x̂‖² − (D − m)σ².
+    """
+    from vqlib.checks import check_float, check_int
+
+    check_int("D", D, 1)
+    check_int("m", m, 1, D)
+    check_float("sigma", sigma, 0.0)
+    return (D - m) * sigma**2
+
+
+def cluster_agreement(idx: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """NMI and ARI between code assignments and true cluster labels per row (scikit-learn): idx, labels (S, N) -> (S,), (S,).
+
+    Unlike purity, which rises mechanically with the number of live codes (one code per point has purity 1),
+    both are corrected for the number of codes: NMI normalises the mutual information by the entropies,
+    ARI subtracts the agreement expected by chance.
+    """
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+    a, b = idx.cpu().numpy(), labels.cpu().numpy()
+    nmi = [normalized_mutual_info_score(b[s], a[s]) for s in range(a.shape[0])]
+    ari = [adjusted_rand_score(b[s], a[s]) for s in range(a.shape[0])]
+    return torch.tensor(nmi, dtype=torch.float64), torch.tensor(ari, dtype=torch.float64)

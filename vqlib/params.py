@@ -123,6 +123,8 @@ SPECS: dict[str, Spec] = {
     "max_rate_bits": Spec(_int(1, 12), "largest rate (bits per sample) drawn for scalar quantizers"),
     "dims": Spec(_list(_int(1)), "vector dimensions to sweep"),
     "n_check": Spec(_int(1), "random cases on which a derived formula is checked against autograd"),
+    "regimes": Spec(_list(_choice(lambda: list(__import__("vqlib.regimes", fromlist=["REGIMES"]).REGIMES))),
+                    "training regimes (vqlib.regimes) in which every claim is evaluated"),
 }
 
 #: Names the Jupyter kernel itself puts in a notebook's namespace.

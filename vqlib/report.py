@@ -136,21 +136,28 @@ class Claim:
     why: str  # one sentence
     section: str  # label of the section that measured it
     regime: str = ""  # training regime (vqlib.regimes) the verdict is about; "" where no training is involved
+    p_value: float = float("nan")  # of the test the CI decided (vqlib.claims), for multiplicity control; nan if none
+    half_width: float = float("nan")  # the CI half-width reached (display units of the claim)
+    margin: float = float("nan")  # the claim's margin or threshold (same units); nan for directional claims
+    kind: str = ""  # vqlib.claims.KINDS, or "" for a claim judged by a chapter's own rule
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
-        return {CLAIM_MIME: asdict(self), "text/plain": repr(self)}
+        record = {k: (None if isinstance(v, float) and v != v else v) for k, v in asdict(self).items()}  # NaN is no JSON
+        return {CLAIM_MIME: record, "text/plain": repr(self)}
 
     def __repr__(self) -> str:
         return f"{self.id}: {self.verdict} (measured {self.measured}; seed {self.seed_value})"
 
 
 def claim(
-    id: str, source: str, claim: str, seed_value: str, measured: str, verdict: str, why: str, section: str, regime: str = ""
+    id: str, source: str, claim: str, seed_value: str, measured: str, verdict: str, why: str, section: str, regime: str = "",
+    p_value: float = float("nan"), half_width: float = float("nan"), margin: float = float("nan"), kind: str = "",
 ) -> Claim:
     """Record a verdict on a seed claim (glued as `claim:<id>` or `claim:<id>@<regime>`, collected by the verdict chapter)."""
     if verdict not in VERDICTS:
         raise ValueError(f"verdict must be one of {list(VERDICTS)}, got {verdict!r}")
-    record = Claim(id, source, claim, seed_value, measured, verdict, why, section, regime)
+    record = Claim(id, source, claim, seed_value, measured, verdict, why, section, regime, float(p_value), float(half_width),
+                   float(margin), kind)
     _glue(f"claim:{id}@{regime}" if regime else f"claim:{id}", record)
     return record
 

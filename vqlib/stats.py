@@ -154,3 +154,25 @@ def ratio_ci(numerator, denominator, level: float = 0.95) -> Interval:
         raise ValueError("ratio_ci needs positive paired values of equal length")
     ci = mean_ci(np.log(x / y), level)
     return Interval(float(np.exp(ci.mean)), float(np.exp(ci.low)), float(np.exp(ci.high)), ci.n)
+
+
+def reduction_bootstrap(a, b, level: float = 0.95, n_resamples: int = 2000, seed: int = 0) -> tuple[Interval, np.ndarray]:
+    """Relative reduction 1 − mean(b)/mean(a) over paired seeds, with a paired percentile bootstrap CI (scipy.stats.bootstrap).
+
+    Unlike a t-interval on the difference divided by mean(a), its upper end never exceeds 100 %. Returns the
+    interval and the bootstrap distribution (for a p-value by the share of resamples beyond a threshold).
+    Where mean(a) is 0 the reduction is 0 if b is 0 everywhere, else −inf (b adds dead codes to none).
+    """
+    x, y = _values(a), _values(b)
+    if x.shape != y.shape:
+        raise ValueError(f"paired reduction needs one value per seed for both methods, got {x.size} and {y.size}")
+    if x.mean() == 0:
+        v = 0.0 if np.all(y == 0) else -np.inf
+        return Interval(v, v, v, x.size), np.full(1, v)
+    stat = lambda xs, ys, axis=-1: 1 - np.mean(ys, axis=axis) / np.maximum(np.mean(xs, axis=axis), 1e-300)  # noqa: E731
+    point = float(stat(x, y))
+    if x.size < 2 or (np.ptp(x) == 0 and np.ptp(y) == 0):
+        return Interval(point, point, point, x.size), np.full(1, point)
+    res = scipy.stats.bootstrap((x, y), stat, paired=True, vectorized=True, n_resamples=n_resamples, confidence_level=level,
+                                method="percentile", random_state=np.random.default_rng(seed))
+    return Interval(point, float(res.confidence_interval.low), float(res.confidence_interval.high), x.size), res.bootstrap_distribution

@@ -1,0 +1,176 @@
+"""Claims as data: the four-verdict rules, multi-case claims, p-values consistent with the CI, Holm."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from statsmodels.stats.multitest import multipletests
+
+from vqlib import claims
+from vqlib.claims import ClaimSpec
+
+
+def _frame(a, b, **extra):
+    n = len(a)
+    rows = [{"method": "a", "seed": s, "v": a[s], **extra} for s in range(n)]
+    rows += [{"method": "b", "seed": s, "v": b[s], **extra} for s in range(n)]
+    return pd.DataFrame(rows)
+
+
+def _spec(kind, **kw):
+    return ClaimSpec("t", "src", "quote", "", kw.pop("metric", "v"), kind, "b", kw.pop("a", "a"), **kw)
+
+
+rng = np.random.default_rng(0)
+BASE = 10 + rng.normal(0, 1, 20)
+NOISE = rng.normal(0, 0.01, 20)
+
+
+@pytest.mark.parametrize(
+    "shift, verdict",
+    [(0.0, "holds"), (0.5, "does not hold"), (0.2, "inconclusive"), (-0.5, "does not hold")],
+)
+def test_equivalence_rule(shift, verdict):
+    # relative differences ≈ shift/10 ± 0.1 %: inside ±2 % (0), outside (±5 %), straddling the margin (2 %)
+    frame = _frame(BASE, BASE * (1 + shift / 10 + NOISE * (10 if shift == 0.2 else 1)))
+    out = claims.evaluate(_spec("equivalence", margin=0.02, relative=True), frame)
+    assert out.verdict == verdict, out
+
+
+@pytest.mark.parametrize("sign, shift, verdict", [(1, 1.0, "holds"), (1, -1.0, "does not hold"), (-1, -1.0, "holds"),
+                                                  (1, 0.0, "does not hold"), (1, 0.001, "inconclusive")])
+def test_directional_rule(sign, shift, verdict):
+    b = BASE + shift + (NOISE if shift else 0)
+    out = claims.evaluate(_spec("directional", sign=sign), _frame(BASE, b))
+    assert out.verdict == verdict, out
+
+
+@pytest.mark.parametrize("threshold, verdict", [(9.0, "holds"), (11.0, "does not hold"), (10.0, "inconclusive")])
+def test_size_rule_on_a_level(threshold, verdict):
+    frame = _frame(BASE, BASE)
+    out = claims.evaluate(_spec("size", a=None, margin=threshold), frame)
+    assert out.verdict == verdict
+
+
+def test_a_claim_over_several_cases_needs_every_case():
+    f = pd.concat([_frame(BASE, BASE + 1, K=8), _frame(BASE, BASE - 1, K=16), _frame(BASE, BASE + rng.normal(0, 3, 20), K=32)])
+    up = lambda *where: claims.evaluate(_spec("directional", where=tuple({"K": k} for k in where)), f).verdict  # noqa: E731
+    assert up(8) == "holds"
+    assert up(8, 16) == "does not hold"
+    assert up(8, 32) == "inconclusive"
+    assert len(claims.evaluate(_spec("directional", where=({"K": 8}, {"K": 32})), f).cases) == 2
+
+
+def test_p_value_agrees_with_the_ci_decision():
+    for shift in np.linspace(0.0, 0.6, 13):
+        frame = _frame(BASE, BASE * (1 + shift / 10 + 10 * NOISE))
+        out = claims.evaluate(_spec("equivalence", margin=0.02, relative=True), frame)
+        if out.verdict == "inconclusive":
+            assert math.isnan(out.p_value)
+        else:
+            assert out.p_value < 0.05, (shift, out)
+
+
+def test_half_width_is_the_cis():
+    frame = _frame(BASE, BASE + NOISE)
+    out = claims.evaluate(_spec("equivalence", margin=0.1), frame)
+    ci = out.cases[0][1]
+    assert out.half_width == pytest.approx((ci.high - ci.low) / 2)
+    assert "vs margin 0.100" in out.measured()
+
+
+def test_holm_matches_statsmodels_and_demotes_weak_verdicts():
+    table = pd.DataFrame({"verdict": ["holds", "does not hold", "holds", "inconclusive", "not testable"],
+                          "p_value": [0.001, 0.04, 0.03, np.nan, np.nan]})
+    out = claims.holm(table)
+    _, adj, _, _ = multipletests([0.001, 0.04, 0.03], method="holm")
+    np.testing.assert_allclose(out.p_holm.iloc[:3], adj)
+    assert out.verdict_holm.tolist() == ["holds", "inconclusive", "inconclusive", "inconclusive", "not testable"]
+
+
+def test_bad_specs_are_rejected_by_name():
+    with pytest.raises(ValueError, match="kind"):
+        _spec("bigger")
+    with pytest.raises(ValueError, match="margin"):
+        _spec("equivalence")
+    with pytest.raises(ValueError, match="unknown claim"):
+        claims.get("nope")
+
+
+def test_registry_claims_are_well_formed():
+    for cid, spec in claims.CLAIMS.items():
+        assert cid == spec.id and spec.quote and spec.source and spec.criterion()
+
+
+def test_reduction_claims_use_a_bootstrap_interval_that_stays_below_100_percent():
+    a = 10 + rng.integers(0, 5, 20).astype(float)
+    b = rng.integers(0, 2, 20).astype(float)
+    spec = _spec("size", margin=0.85, reduction=True)
+    out = claims.evaluate(spec, _frame(a, b))
+    ci = out.cases[0][1]
+    assert ci.high <= 1.0 and ci.low > 0.85 and out.verdict == "holds" and out.p_value < 0.05
+    assert claims.evaluate(_spec("size", margin=0.99, reduction=True), _frame(a, b)).verdict == "does not hold"
+
+
+def test_any_combination_needs_one_case_and_also_needs_every_part():
+    f = pd.concat([_frame(BASE, BASE + 1, K=8), _frame(BASE, BASE - 1, K=16)])
+    f["w"] = f.v * 0 + (f.method == "b") * 1.0
+    anyk = _spec("directional", where=({"K": 8}, {"K": 16}), combine="any")
+    assert claims.evaluate(anyk, f).verdict == "holds"
+    down = _spec("directional", sign=-1, metric="w", where=({"K": 8},))
+    both = ClaimSpec("t", "s", "q", "", "v", "directional", "b", "a", where=({"K": 8}, {"K": 16}), combine="any", also=(down,))
+    assert claims.evaluate(both, f).verdict == "does not hold"
+    assert "and" in both.criterion()
+
+
+def test_cluster_agreement_is_sklearns_and_ignores_relabelling():
+    import torch
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+    from vqlib import metrics
+
+    g = torch.Generator().manual_seed(0)
+    labels = torch.randint(4, (2, 300), generator=g)
+    idx = torch.where(torch.rand(2, 300, generator=g) < 0.8, labels * 3 + 1, torch.randint(12, (2, 300), generator=g))
+    nmi, ari = metrics.cluster_agreement(idx, labels)
+    assert nmi[1] == pytest.approx(normalized_mutual_info_score(labels[1].numpy(), idx[1].numpy()))
+    assert ari[0] == pytest.approx(adjusted_rand_score(labels[0].numpy(), idx[0].numpy()))
+    n2, a2 = metrics.cluster_agreement((idx * 7) % 13, labels)  # a bijective relabelling of the codes
+    assert torch.allclose(n2, nmi) and torch.allclose(a2, ari)
+
+
+def test_noise_floor_is_the_off_subspace_noise():
+    from vqlib import metrics
+
+    assert metrics.noise_floor(64, 4, 0.1) == pytest.approx(60 * 0.01)
+    with pytest.raises(ValueError, match="m"):
+        metrics.noise_floor(4, 8, 0.1)
+
+
+def test_by_regime_counts_holds_and_changes_compare_with_before():
+    table = pd.DataFrame({"id": ["c1", "c1", "c2", "c3"], "regime": ["r1", "r2", "r1", ""],
+                          "verdict": ["holds", "does not hold", "holds", "not testable"]})
+    grid = claims.by_regime(table, ["r1", "r2"])
+    assert list(grid.index) == ["c1", "c2"]
+    assert grid.loc["c1", "holds in"] == "1 of 2" and grid.loc["c2", "holds in"] == "1 of 1" and grid.loc["c2", "r2"] == ""
+    before = pd.DataFrame({"id": ["c1", "c3", "c4"], "verdict": ["does not hold", "not testable", "holds"]})
+    ch = claims.changes(table, before).set_index("id").changed
+    assert ch["c1"] == "changed in 1 of 2" and ch["c2"] == "new" and ch["c3"] == "unchanged" and ch["c4"] == "dropped"
+
+
+def test_record_marks_a_claim_whose_cases_are_missing_not_testable(monkeypatch):
+    seen = []
+    monkeypatch.setattr(claims.report, "claim", lambda *a, **k: seen.append((a, k)))
+    spec = _spec("directional", where=({"K": 999},))
+    out = claims.record(spec, _frame(BASE, BASE + 1).assign(K=8), "ema")
+    assert out.verdict == "not testable" and seen[0][0][5] == "not testable" and seen[0][1]["regime"] == "ema"
+    assert "K = 999" in seen[0][0][4]
+
+
+def test_regimes_parameter_names_the_allowed_regimes():
+    from vqlib import params
+
+    assert params.check({"regimes": ["ema", "sgd"]}) == {"regimes": ["ema", "sgd"]}
+    with pytest.raises(ValueError, match=r"regimes\[1\] must be one of .*'seeds-budget'"):
+        params.check({"regimes": ["ema", "adamw"]})
