@@ -38,8 +38,10 @@ class Regime:
         return asdict(self)
 
 
-#: "converged": evaluate every CONVERGE_EVERY steps; stop when the held-out objective, averaged over all
-#: slices, improved by less than CONVERGE_TOL (relative) over the last CONVERGE_EVERY steps; at most `steps`.
+#: "converged": evaluate every CONVERGE_EVERY steps; from the seeds' budget (500 steps) on, stop when the held-out
+#: objective, averaged over all slices, improved by less than CONVERGE_TOL (relative) over the last CONVERGE_EVERY
+#: steps; at most `steps`. (The rule is not applied before the budget: early on ‖z‖ grows faster than the codebook
+#: follows and the objective rises, which a rule applied from the first check would take for convergence.)
 CONVERGE_EVERY = 250
 CONVERGE_TOL = 0.005
 
