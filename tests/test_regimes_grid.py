@@ -113,7 +113,7 @@ def test_regimes_must_not_repeat(small_tb):
 
 def test_leakage_is_zero_for_the_true_subspace_and_full_for_its_complement(small_tb):
     run = experiments.regime_grids([small_tb], 4, ["ste"], [0.25], ["seeds-budget"], 1, 16, 1e-3, 0)["seeds-budget"]
-    A = small_tb.A[torch.as_tensor(run.slices.seed.to_numpy())]
+    A = small_tb.A[torch.tensor(run.slices.seed.to_list())]
     with torch.no_grad():
         run.model.encoder.copy_(A.transpose(1, 2))
     np.testing.assert_allclose(experiments.leakage_pct(run, small_tb), 0.0, atol=1e-8)
