@@ -623,7 +623,7 @@ def leakage_pct(run: grid.GridRun, tb: data.LinearGaussian) -> np.ndarray:
     metrics.signal_leakage weighted by the latent variances λ_i, so a lost weak direction costs little and a lost
     strong one much (the largest principal angle weighs them alike). Order: run.slices.
     """
-    seeds = torch.as_tensor(run.slices.seed.to_numpy())
+    seeds = torch.tensor(run.slices.seed.to_list())
     A = tb.A[seeds.to(tb.A.device)]
     leak = metrics.signal_leakage(run.model.encoder.detach(), A, tb.eigenvalues)
     return (100 * leak / tb.eigenvalues.sum()).cpu().numpy()
