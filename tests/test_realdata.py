@@ -199,3 +199,16 @@ def test_claim_rules_on_constructed_results():
     assert out["realdata-utilization"]["verdict"] == "holds"
     assert out["realdata-init-uniform-dead"]["verdict"] == "not testable"
     assert realdata.claims(pd.DataFrame(rows), 16, "x")[0]["verdict"] == "not testable"  # K < 32
+
+
+def test_four_verdicts_of_at_least_claims():
+    from vqlib.stats import Interval
+
+    assert realdata.at_least(Interval(0.9, 0.86, 0.94, 10), 0.85) == "holds"
+    assert realdata.at_least(Interval(0.3, 0.1, 0.5, 10), 0.85) == "does not hold"  # the whole CI below 85 %
+    assert realdata.at_least(Interval(0.3, -0.4, 0.9, 10), 0.85) == "inconclusive"  # straddles 0 and reaches 85 %
+    rows = [{"variant": v, "init": "uniform", "seed": s, "dead_codes": d + (s % 3), "recon_mse": 1.0, "perplexity": 5.0 + (s % 2)}
+            for s in range(8) for v, d in (("ste", 30), ("projection", 30))]
+    out = {c["id"]: c["verdict"] for c in realdata.claims(pd.DataFrame(rows), 64, "x")}
+    assert out["realdata-85-fewer-dead"] == "does not hold" and out["realdata-equal-quality"] == "holds"
+    assert out["realdata-utilization"] == "does not hold" and out["realdata-rec-all-active"] == "does not hold"
