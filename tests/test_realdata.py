@@ -212,3 +212,32 @@ def test_four_verdicts_of_at_least_claims():
     out = {c["id"]: c["verdict"] for c in realdata.claims(pd.DataFrame(rows), 64, "x")}
     assert out["realdata-85-fewer-dead"] == "does not hold" and out["realdata-equal-quality"] == "holds"
     assert out["realdata-utilization"] == "does not hold" and out["realdata-rec-all-active"] == "does not hold"
+
+
+@pytest.mark.parametrize(
+    "params,needle",
+    [
+        ({"real_methods": ["ste", "rotation"]}, "real_methods[1] must be one of"),
+        ({"regime_names": ["fast"]}, "regime_names[0] must be one of"),
+        ({"curve_regime": "slow"}, "curve_regime must be one of"),
+        ({"block": 1}, "block must be an integer in [2, 16]"),
+        ({"hidden": 0}, "hidden must be"),
+        ({"activation": "tanh"}, "activation must be one of"),
+        ({"digits_methods": "ste"}, "digits_methods must be a list"),
+    ],
+)
+def test_chapter_parameters_fail_naming_the_parameter(params, needle):
+    from vqlib import params as registry
+
+    with pytest.raises((TypeError, ValueError)) as err:
+        registry.check(params)
+    assert needle in str(err.value)
+
+
+def test_bad_inputs_of_the_study_fail_fast(digits):
+    with pytest.raises(ValueError, match="methods must be among"):
+        realdata.train_study(digits, 8, ["ste", "rotation"], regimes.get("seeds-budget"))
+    with pytest.raises(ValueError, match="inits must be among"):
+        realdata.train_study(digits, 8, ["ste"], regimes.get("seeds-budget"), inits=["zeros"])
+    with pytest.raises(ValueError, match="estimator must be one of"):
+        MLPVQ(init_weights(1, 4, 3, 2), torch.zeros(1, 5, 2), ["rotation"])
