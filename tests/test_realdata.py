@@ -241,3 +241,23 @@ def test_bad_inputs_of_the_study_fail_fast(digits):
         realdata.train_study(digits, 8, ["ste"], regimes.get("seeds-budget"), inits=["zeros"])
     with pytest.raises(ValueError, match="estimator must be one of"):
         MLPVQ(init_weights(1, 4, 3, 2), torch.zeros(1, 5, 2), ["rotation"])
+
+
+def test_ema_regime_codebook_is_the_ema_of_assigned_outputs(digits):
+    """With the network frozen (lr 0), the trained codebook equals vqlib.ema replayed on the same minibatches."""
+    from vqlib import ema, init
+    from vqlib.quantize import assign
+    from vqlib.train import batch_indices, take_rows
+
+    regime = regimes.Regime("frozen-ema", "adam", 0.0, 0.0, "ema", "uniform", 4, ema_decay=0.8)
+    run = realdata.train_study(digits, 8, ["ste"], regime, hidden=8, m=2, batch_size=16, seed=0)
+    S, N, D = digits.x_train.shape
+    start = init_weights(S, D, 8, 2, 1)
+    model = MLPVQ(start, torch.zeros(S, 8, 2), ["ste"] * S)
+    with torch.no_grad():
+        cb = init.codebook("uniform", model.encode(digits.x_train), 8, seed=2)
+        state = ema.ema_init(cb)
+        for idx in batch_indices(S, N, 4, 16, 3):
+            z = model.encode(take_rows(digits.x_train, idx))
+            cb = ema.ema_update(state, z, assign(z, cb), 0.8)
+    assert torch.allclose(run.model.codebook.detach(), cb, atol=1e-6)

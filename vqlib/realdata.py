@@ -225,7 +225,8 @@ def train_study(
                   activation, estimator_seed=seed + 4, basis=basis)
     opt = regimes.optimizer(regime, model.network_parameters(), [model.codebook, model.simvq_w] if grad_codebook else [])
     decay = regime.ema_decay if regime.codebook_update == "ema" else regimes.get("ema").ema_decay
-    state = ema.ema_init(model.codebook) if ema_mask.any() else None
+    ema_rows = torch.nonzero(ema_mask).view(-1)  # EMA statistics are kept for these slices only
+    state = ema.ema_init(model.codebook.detach()[ema_rows]) if len(ema_rows) else None
     restart = DeadCodeRestart(L, K, restart_window, restart_mask, seed + 5) if restart_mask.any() else None
     idx = batch_indices(S, N, regime.steps, batch_size, seed + 3)
     x_eval = data.x_eval[seed_of]
@@ -243,13 +244,12 @@ def train_study(
         opt.step()
         with torch.no_grad():
             if state is not None:
-                model.codebook.copy_(torch.where(ema_mask.view(-1, 1, 1), ema.ema_update(state, out["z"], out["idx"], decay),
-                                                 model.codebook))
+                model.codebook[ema_rows] = ema.ema_update(state, out["z"][ema_rows], out["idx"][ema_rows], decay)
             if restart is not None:
-                fresh = restart.step(model.codebook, out["z"], out["idx"], step, opt) & ema_mask.unsqueeze(-1)
+                fresh = restart.step(model.codebook, out["z"], out["idx"], step, opt)[ema_rows]
                 if state is not None and fresh.any():
                     state.counts[fresh] = 1.0
-                    state.sums[fresh] = model.codebook.detach().double()[fresh]
+                    state.sums[fresh] = model.codebook.detach()[ema_rows].double()[fresh]
         elapsed += time.perf_counter() - tic
         cpu += time.process_time() - cpu_tic
     final = _frame(slices, evaluate(model, x_eval, usage_batch), regime.steps)
