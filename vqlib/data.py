@@ -135,3 +135,96 @@ def gaussian_mixture(
     x_train, labels_train = sample(n_train)
     x_eval, labels_eval = sample(n_eval)
     return GaussianMixture(x_train, x_eval, labels_train, labels_eval, A.float(), centers.float(), float(sigma))
+
+
+# --- Real data that ships with scikit-learn (book/realdata.md) -------------------------------------------
+
+
+@dataclass
+class RealImages:
+    """Vectors cut from real images, split at random into training and held-out sets, one split per seed.
+
+    Every vector is a small image (`shape` pixels, grey levels in [0, 1]) flattened row by row. `pool` holds
+    every vector of the data set; idx_train / idx_eval (S, N) say which ones each seed trains and evaluates on
+    (disjoint within a seed). For patches, `images` holds the greyscale photographs cropped to whole blocks,
+    so a model's reconstruction can be shown as a picture (:func:`blocks_to_image`).
+    """
+
+    name: str
+    x_train: torch.Tensor  # (S, N_train, D) in [0, 1]
+    x_eval: torch.Tensor  # (S, N_eval, D) in [0, 1]
+    idx_train: torch.Tensor  # (S, N_train) rows of pool
+    idx_eval: torch.Tensor  # (S, N_eval) rows of pool
+    pool: torch.Tensor  # (N_all, D) every vector of the data set
+    shape: tuple[int, int]  # pixels of one vector as an image (rows, columns)
+    images: torch.Tensor | None = None  # (n_images, H, W) greyscale photographs (patches only)
+
+    @property
+    def pixels(self) -> int:
+        """Pixels per vector (D)."""
+        return self.shape[0] * self.shape[1]
+
+
+def _split(pool: torch.Tensor, n_seeds: int, n_train: int | None, n_eval: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A fresh random partition of the pool's rows for every seed: n_eval held-out rows, n_train (default: the rest) training rows."""
+    check_int("n_seeds", n_seeds, 1)
+    N = pool.shape[0]
+    check_int("n_eval", n_eval, 1, N - 1)
+    n_train = N - n_eval if n_train is None else check_int("n_train", n_train, 1, N - n_eval)
+    gen = torch.Generator().manual_seed(int(seed))
+    perm = torch.stack([torch.randperm(N, generator=gen) for _ in range(n_seeds)])
+    return perm[:, n_eval : n_eval + n_train], perm[:, :n_eval]
+
+
+def _real(name: str, pool: torch.Tensor, shape: tuple[int, int], n_seeds: int, n_train: int | None, n_eval: int, seed: int,
+          images: torch.Tensor | None = None) -> RealImages:
+    idx_train, idx_eval = _split(pool, n_seeds, n_train, n_eval, seed)
+    return RealImages(name, pool[idx_train], pool[idx_eval], idx_train, idx_eval, pool, shape, images)
+
+
+def digits(n_seeds: int, n_train: int | None = None, n_eval: int = 500, seed: int = 0) -> RealImages:
+    """scikit-learn's 1,797 handwritten digits (8×8 pixels, grey levels 0–16 scaled to [0, 1]): 64-D vectors.
+
+    Per seed, a random `n_eval` digits are held out and the rest (or `n_train` of them) train; no download.
+    """
+    from sklearn.datasets import load_digits
+
+    pool = torch.from_numpy(load_digits().data).float() / 16.0
+    return _real("digits", pool, (8, 8), n_seeds, n_train, n_eval, seed)
+
+
+def greyscale(rgb: torch.Tensor) -> torch.Tensor:
+    """Luma of 8-bit RGB pixels (..., 3) in [0, 1]: 0.299 R + 0.587 G + 0.114 B (ITU-R BT.601)."""
+    weights = torch.tensor([0.299, 0.587, 0.114], dtype=torch.float64)
+    return ((rgb.double() @ weights) / 255.0).float()
+
+
+def image_to_blocks(image: torch.Tensor, block: int) -> torch.Tensor:
+    """Non-overlapping block×block tiles of an (H, W) image, row by row: (⌊H/b⌋·⌊W/b⌋, b²); edge rows/columns dropped."""
+    check_int("block", block, 1)
+    H, W = (image.shape[0] // block) * block, (image.shape[1] // block) * block
+    tiles = image[:H, :W].reshape(H // block, block, W // block, block).permute(0, 2, 1, 3)
+    return tiles.reshape(-1, block * block)
+
+
+def blocks_to_image(blocks: torch.Tensor, H: int, W: int, block: int) -> torch.Tensor:
+    """Inverse of :func:`image_to_blocks` for an image of H×W pixels (both multiples of block)."""
+    tiles = blocks.reshape(H // block, W // block, block, block).permute(0, 2, 1, 3)
+    return tiles.reshape(H, W)
+
+
+def patches(n_seeds: int, block: int = 4, n_train: int | None = None, n_eval: int = 4096, seed: int = 0) -> RealImages:
+    """Non-overlapping block×block tiles of scikit-learn's two sample photographs (427×640, RGB → greyscale in [0, 1]).
+
+    With block = 4: 2 × 106 × 160 = 33,920 16-D vectors, the classic image-coding setting of VQ (Linde, Buzo and
+    Gray 1980). Per seed, a random `n_eval` tiles are held out and the rest (or `n_train` of them) train.
+    """
+    from sklearn.datasets import load_sample_images
+
+    check_int("block", block, 1, 64)
+    photos = [greyscale(torch.tensor(img)) for img in load_sample_images().images]
+    H = min(p.shape[0] for p in photos) // block * block
+    W = min(p.shape[1] for p in photos) // block * block
+    images = torch.stack([p[:H, :W] for p in photos])
+    pool = torch.cat([image_to_blocks(img, block) for img in images])
+    return _real("patches", pool, (block, block), n_seeds, n_train, n_eval, seed, images)

@@ -208,3 +208,43 @@ def _check_slices(z: torch.Tensor, q: torch.Tensor, n: int) -> None:
     _check_pair(z, q)
     if z.ndim < 2 or z.shape[0] != n:
         raise ValueError(f"a mixed estimator of {n} slices needs z and q with leading dimension {n}, got {tuple(z.shape)}")
+
+
+# --- DiVeQ (Vali, Bäckström and Solin 2025): appended for the real-data chapter (book/realdata.md) ------------
+
+#: Default noise scale of DiVeQ's direction: the unit direction u gets N(0, σ² I) added before renormalising.
+DIVEQ_SIGMA = 0.01
+
+
+def diveq(z: torch.Tensor, q: torch.Tensor, generator: torch.Generator | None = None, sigma: float = DIVEQ_SIGMA) -> torch.Tensor:
+    """DiVeQ: q̃ = z + ‖q − z‖ · sg(ŝ), ŝ = (u + σ v)/‖u + σ v‖, u = (q − z)/‖q − z‖, v ~ N(0, I).
+
+    Quantization written as z plus an error vector whose *length* ‖q − z‖ is differentiated and whose direction
+    ŝ (the true direction, perturbed by a little noise) is a constant. So z receives g − e (ŝ·g) and q receives
+    e (ŝ·g), e = (q − z)/‖q − z‖: the codebook learns through the error's length. The value is q up to the
+    noise (exactly q at σ = 0); a training-time substitute, evaluated with hard q. Where q = z the error is 0 and
+    z receives g (STE). Noise drawn in float64 on the CPU from `generator` (seeded 0 when None), as for NSVQ.
+    """
+    _check_pair(z, q)
+    gen = generator if generator is not None else torch.Generator().manual_seed(0)
+    diff = (q - z).detach()
+    dist = _norm(diff)
+    u = diff / dist.clamp_min(EPS)
+    v = torch.randn(z.shape, generator=gen, dtype=torch.float64).to(device=z.device, dtype=z.dtype)
+    s = u + sigma * v
+    s = s / _norm(s).clamp_min(EPS)
+    live = dist > EPS  # where q = z the length has no gradient (‖·‖ is not differentiable at 0)
+    length = torch.linalg.vector_norm(torch.where(live, q - z, torch.ones_like(z)), dim=-1, keepdim=True)
+    length = torch.where(live, length, torch.zeros_like(length))
+    return z + length * s
+
+
+class DirectionalNoise:
+    """DiVeQ with its own noise stream: one seeded generator per model, so a run repeats bit for bit."""
+
+    def __init__(self, seed: int = 0, sigma: float = DIVEQ_SIGMA) -> None:
+        self.generator = torch.Generator().manual_seed(int(seed))
+        self.sigma = sigma
+
+    def __call__(self, z: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+        return diveq(z, q, self.generator, self.sigma)

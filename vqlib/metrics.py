@@ -121,3 +121,24 @@ def cluster_agreement(idx: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Te
     nmi = [normalized_mutual_info_score(b[s], a[s]) for s in range(a.shape[0])]
     ari = [adjusted_rand_score(b[s], a[s]) for s in range(a.shape[0])]
     return torch.tensor(nmi, dtype=torch.float64), torch.tensor(ari, dtype=torch.float64)
+
+
+def psnr_db(mse: torch.Tensor, peak: float = 1.0) -> torch.Tensor:
+    """Peak signal-to-noise ratio 10 log10(peak² / MSE) in dB, MSE per pixel (images in [0, peak])."""
+    mse = torch.as_tensor(mse, dtype=torch.float64)
+    return 10.0 * torch.log10(peak**2 / mse)
+
+
+def bits_per_pixel(K: int, pixels: int) -> float:
+    """Rate of a K-code quantizer of vectors of `pixels` pixels: log2 K / pixels (fixed-rate indices)."""
+    from vqlib.checks import check_int
+
+    return math.log2(check_int("K", K, 1)) / check_int("pixels", pixels, 1)
+
+
+def usage_per_batch(idx: torch.Tensor, K: int, batch_size: int = 256) -> torch.Tensor:
+    """Share of codes used within each batch of `batch_size` evaluation vectors, averaged over the set's batches.
+
+    The rotation-trick paper's "codebook usage" (batches of 256 validation inputs); per-set usage is :func:`usage`.
+    """
+    return 1.0 - dead_codes_per_batch(idx, K, batch_size) / K

@@ -222,3 +222,35 @@ def check_namespace(namespace: dict[str, Any]) -> dict[str, Any]:
     checked = check(params)
     namespace.update(checked)
     return checked
+
+
+# --- The real-data chapter (book/realdata.md) -------------------------------------------------------------
+
+
+def _real_methods() -> list[str]:
+    from vqlib.realdata import METHODS
+
+    return sorted(METHODS)
+
+
+def _regimes() -> list[str]:
+    from vqlib.regimes import REGIMES
+
+    return sorted(REGIMES)
+
+
+SPECS.update({
+    "block": Spec(_int(2, 16), "side of the square image patches, in pixels (vectors of block² pixels)"),
+    "n_eval_digits": Spec(_int(1, 1796), "held-out digits per seed (of scikit-learn's 1,797)"),
+    "hidden": Spec(_int(1), "hidden units of the MLP encoder and decoder"),
+    "activation": Spec(_choice(lambda: ["gelu", "relu"]), "the MLP's nonlinearity"),
+    "real_methods": Spec(_list(_choice(_real_methods)), "training methods of the real-data study (vqlib.realdata.METHODS)"),
+    "curve_methods": Spec(_list(_choice(_real_methods)), "methods drawn on the rate–PSNR curve"),
+    "digits_methods": Spec(_list(_choice(_real_methods), min_len=0), "methods trained on the digits (empty: skip the digits)"),
+    "regime_names": Spec(_list(_choice(_regimes)), "training regimes (vqlib.regimes) in which every claim is re-tested"),
+    "curve_regime": Spec(_choice(_regimes), "training regime of the rate–PSNR curve"),
+    "lbg_iters": Spec(_int(1), "Lloyd iterations of the LBG reference quantizer on raw pixels"),
+    "lbg_vectors": Spec(_int(1), "training vectors per seed the LBG reference is fitted on"),
+    "init_vectors": Spec(_int(1), "encoded training vectors per seed the data-based codebook starts are computed from"),
+    "usage_batch": Spec(_int(1), "batch size of the per-batch usage (the rotation-trick paper's: 256)"),
+})

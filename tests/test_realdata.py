@@ -1,0 +1,263 @@
+"""The real-data study: loaders, the batched MLP VQ-VAE, SimVQ and DiVeQ, metrics and verdict rules."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from vqlib import data, estimators, metrics, realdata, regimes
+from vqlib.mlpvq import MLPVQ, init_weights
+from vqlib.quantize import codebook_loss
+
+
+# --- loaders ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return data.digits(3, n_eval=500, seed=7)
+
+
+@pytest.fixture(scope="module")
+def patches():
+    return data.patches(2, 4, n_eval=1000, seed=3)
+
+
+def test_digits_shapes_range_and_split(digits):
+    assert digits.x_train.shape == (3, 1297, 64) and digits.x_eval.shape == (3, 500, 64)
+    assert digits.x_train.min() >= 0 and digits.x_train.max() == 1.0  # grey levels 0..16 scaled by 1/16
+    assert digits.shape == (8, 8) and digits.pixels == 64
+    for s in range(3):  # a partition of the 1,797 digits, different for every seed
+        tr, ev = set(digits.idx_train[s].tolist()), set(digits.idx_eval[s].tolist())
+        assert not tr & ev and len(tr | ev) == 1797
+    assert not torch.equal(digits.idx_eval[0], digits.idx_eval[1])
+    assert torch.equal(digits.x_eval[1], digits.pool[digits.idx_eval[1]])
+
+
+def test_loaders_are_deterministic_per_seed(digits):
+    again = data.digits(3, n_eval=500, seed=7)
+    assert torch.equal(again.x_train, digits.x_train) and torch.equal(again.idx_eval, digits.idx_eval)
+    other = data.digits(3, n_eval=500, seed=8)
+    assert not torch.equal(other.idx_eval, digits.idx_eval)
+    small = data.digits(2, n_train=100, n_eval=50, seed=7)
+    assert small.x_train.shape == (2, 100, 64) and small.x_eval.shape == (2, 50, 64)
+    with pytest.raises(ValueError, match="n_eval"):
+        data.digits(1, n_eval=1797)
+
+
+def test_patches_shapes_range_and_split(patches):
+    assert patches.pool.shape == (2 * 106 * 160, 16)  # 424×640 of each photo in 4×4 blocks
+    assert patches.x_train.shape == (2, 33920 - 1000, 16) and patches.x_eval.shape == (2, 1000, 16)
+    assert patches.pool.min() >= 0 and patches.pool.max() <= 1
+    for s in range(2):
+        assert not set(patches.idx_train[s].tolist()) & set(patches.idx_eval[s].tolist())
+    assert torch.equal(data.patches(2, 4, n_eval=1000, seed=3).idx_train, patches.idx_train)
+    # the pool is the photographs cut into blocks, row by row
+    img = patches.images[0]
+    assert torch.equal(data.blocks_to_image(patches.pool[: 106 * 160], 424, 640, 4), img)
+
+
+def test_blocks_round_trip_and_greyscale():
+    img = torch.arange(8 * 12, dtype=torch.float32).reshape(8, 12)
+    blocks = data.image_to_blocks(img, 4)
+    assert blocks.shape == (6, 16) and torch.equal(blocks[1], img[:4, 4:8].reshape(-1))
+    assert torch.equal(data.blocks_to_image(blocks, 8, 12, 4), img)
+    rgb = torch.tensor([[255, 255, 255], [255, 0, 0], [0, 0, 0]], dtype=torch.uint8)
+    assert torch.allclose(data.greyscale(rgb), torch.tensor([1.0, 0.299, 0.0]))
+
+
+# --- metrics ----------------------------------------------------------------------------------------------
+
+
+def test_psnr_bpp_and_usage_per_batch():
+    assert math.isclose(float(metrics.psnr_db(torch.tensor(0.01, dtype=torch.float64))), 20.0, rel_tol=1e-12)
+    assert math.isclose(float(metrics.psnr_db(torch.tensor(0.25), peak=255.0)), 10 * math.log10(255**2 / 0.25))
+    assert metrics.bits_per_pixel(256, 16) == 0.5 and metrics.bits_per_pixel(1024, 64) == 10 / 64
+    idx = torch.tensor([[0, 0, 1, 1, 2, 3, 3, 3]])  # batches of 4: codes {0, 1} then {2, 3} of K = 8
+    assert torch.allclose(metrics.usage_per_batch(idx, 8, 4), torch.tensor([0.25], dtype=torch.float64))
+    assert torch.allclose(metrics.usage(metrics.code_counts(idx, 8)), torch.tensor([0.5], dtype=torch.float64))
+
+
+def test_gaussian_bound_matches_water_filling(patches):
+    from vqlib import rd
+
+    x = patches.x_train[0].double().numpy()
+    lam = np.linalg.eigvalsh(np.cov(x.T))
+    assert math.isclose(realdata.gaussian_bound(patches, 64)[0], rd.gaussian_dr(lam, 6.0), rel_tol=1e-6)
+
+
+# --- DiVeQ -------------------------------------------------------------------------------------------------
+
+
+def _noise_direction(z, q, seed, sigma):
+    v = torch.randn(z.shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64).to(z.dtype)
+    u = (q - z) / torch.linalg.vector_norm(q - z, dim=-1, keepdim=True)
+    s = u + sigma * v
+    return s / torch.linalg.vector_norm(s, dim=-1, keepdim=True), u
+
+
+def test_diveq_value_and_gradients_against_hand_derivation():
+    g0 = torch.Generator().manual_seed(0)
+    z = torch.randn(5, 4, generator=g0, dtype=torch.float64, requires_grad=True)
+    q = torch.randn(5, 4, generator=g0, dtype=torch.float64, requires_grad=True)
+    g = torch.randn(5, 4, generator=g0, dtype=torch.float64)
+    out = estimators.diveq(z, q, torch.Generator().manual_seed(11), sigma=0.1)
+    s, e = _noise_direction(z.detach(), q.detach(), 11, 0.1)
+    dist = torch.linalg.vector_norm(q - z, dim=-1, keepdim=True).detach()
+    assert torch.allclose(out, z.detach() + dist * s)
+    out.backward(g)
+    sg = (s * g).sum(-1, keepdim=True)
+    assert torch.allclose(z.grad, g - e * sg)  # ∂q̃/∂z = I − ŝ eᵀ
+    assert torch.allclose(q.grad, e * sg)  # ∂q̃/∂q = ŝ eᵀ: the codebook learns through the error's length
+    # without noise the value is q itself
+    assert torch.allclose(estimators.diveq(z.detach(), q.detach(), sigma=0.0), q.detach())
+
+
+def test_diveq_at_q_equal_z_is_ste_and_finite():
+    z = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
+    q = z.detach().clone().requires_grad_(True)
+    out = estimators.diveq(z, q)
+    g = torch.ones_like(out)
+    out.backward(g)
+    assert torch.equal(out, z.detach()) and torch.equal(z.grad, g) and torch.equal(q.grad, torch.zeros_like(g))
+
+
+# --- the batched MLP VQ-VAE and SimVQ ------------------------------------------------------------------------
+
+
+def _model(names, simvq, seed=0, L=None):
+    L = len(names)
+    w = init_weights(L, 6, 5, 3, seed)
+    cb = torch.randn(L, 7, 3, generator=torch.Generator().manual_seed(seed + 1))
+    basis = torch.randn(L, 7, 3, generator=torch.Generator().manual_seed(seed + 2))
+    return w, cb, basis, MLPVQ(w, cb, names, torch.tensor(simvq), "gelu", basis=basis)
+
+
+def test_batched_model_equals_each_slice_alone():
+    names, simvq = ["ste", "rotation_trick", "projection", "diveq", "ste"], [False, False, False, False, True]
+    w, cb, basis, model = _model(names, simvq)
+    x = torch.rand(len(names), 9, 6, generator=torch.Generator().manual_seed(5))
+    loss = model.losses(x, 0.25)
+    loss["total"].sum().backward()
+    for l, (name, sv) in enumerate(zip(names, simvq)):
+        alone = MLPVQ({k: v[l : l + 1] for k, v in w.items()}, cb[l : l + 1], [name], torch.tensor([sv]), "gelu", basis=basis[l : l + 1])
+        one = alone.losses(x[l : l + 1], 0.25)
+        one["total"].sum().backward()
+        for k in ("total", "recon", "codebook", "commitment"):
+            assert torch.allclose(one[k][0], loss[k][l], rtol=1e-5, atol=1e-6), (name, k)
+        for p_one, p_all in zip(alone.parameters(), model.parameters()):
+            g_one = torch.zeros_like(p_one) if p_one.grad is None else p_one.grad  # SimVQ's W gets none where unused
+            assert torch.allclose(g_one[0], p_all.grad[l], rtol=1e-4, atol=1e-6), name
+
+
+def test_simvq_codes_and_gradient_of_w():
+    w, cb, basis, model = _model(["ste", "ste"], [False, True])
+    codes = model.codes()
+    assert torch.equal(codes[0], cb[0]) and torch.allclose(codes[1], basis[1])  # W = I at the start
+    with torch.no_grad():
+        model.simvq_w[1] = torch.randn(3, 3, generator=torch.Generator().manual_seed(9))
+    z = torch.randn(2, 11, 3, generator=torch.Generator().manual_seed(4))
+    C, W = basis[1].double(), model.simvq_w[1].detach().double()
+    from vqlib.quantize import quantize
+
+    q, idx = quantize(z, model.codes())
+    assert torch.equal(idx[1], torch.cdist(z[1].double(), C @ W).argmin(-1))  # q = nearest of C W
+    codebook_loss(z, q).sum().backward()
+    ck = C[idx[1]]  # (B, m) the chosen rows of C
+    expected = -2 * ck.T @ (z[1].double() - ck @ W) / z.shape[1]  # ∂/∂W mean‖sg(z) − c_k W‖²
+    assert torch.allclose(model.simvq_w.grad[1].double(), expected, atol=1e-5)
+    assert torch.all(model.codebook.grad[1] == 0) and torch.all(model.simvq_w.grad[0] == 0)
+    assert "basis" in dict(model.named_buffers())  # C is frozen: a buffer, no gradient
+
+
+# --- the study driver and its verdict rules ---------------------------------------------------------------------
+
+
+def test_train_study_small(digits):
+    regime = regimes.Regime("tiny", "adam", 1e-3, 1e-2, "gradient", "uniform", 6)
+    run = realdata.train_study(digits, 8, ["ste", "restart", "ema", "simvq", "diveq"], regime, inits=["kmeans"], hidden=8, m=2,
+                               batch_size=16, restart_window=2, init_vectors=200)
+    assert len(run.final) == 6 * 3 and set(run.final.variant) == {"ste", "restart", "ema", "simvq", "diveq", "ste/kmeans"}
+    assert np.isfinite(run.final[["psnr_db", "usage", "usage_batch", "perplexity"]].to_numpy()).all()
+    assert (run.final.usage_batch <= run.final.usage + 1e-12).all()
+    ema_regime = regimes.Regime("tiny-ema", "adam", 1e-3, 0.0, "ema", "uniform", 3)
+    run = realdata.train_study(digits, 8, ["ste", "ema", "simvq"], ema_regime, hidden=8, m=2, batch_size=16)
+    assert set(run.final.variant) == {"ste"} and set(run.dropped) == {"ema", "simvq"}
+
+
+def test_claim_rules_on_constructed_results():
+    rows = []
+    for s in range(6):
+        rows.append({"variant": "ste", "init": "uniform", "seed": s, "dead_codes": 40 + s, "recon_mse": 1.0 + 0.01 * s, "perplexity": 10.0})
+        rows.append({"variant": "projection", "init": "uniform", "seed": s, "dead_codes": 2 + (s % 2), "recon_mse": 1.0 + 0.01 * s + 0.05 * (-1) ** s,
+                     "perplexity": 30.0 + s})
+    out = {c["id"]: c for c in realdata.claims(pd.DataFrame(rows), 64, "seeds-budget")}
+    assert out["realdata-85-fewer-dead"]["verdict"] == "holds" and out["realdata-k64-dead"]["verdict"] == "holds"
+    assert out["realdata-equal-quality"]["verdict"] == "inconclusive"  # ±5 % noise: the CI straddles the ±2 % margin
+    assert out["realdata-utilization"]["verdict"] == "holds"
+    assert out["realdata-init-uniform-dead"]["verdict"] == "not testable"
+    assert realdata.claims(pd.DataFrame(rows), 16, "x")[0]["verdict"] == "not testable"  # K < 32
+
+
+def test_four_verdicts_of_at_least_claims():
+    from vqlib.stats import Interval
+
+    assert realdata.at_least(Interval(0.9, 0.86, 0.94, 10), 0.85) == "holds"
+    assert realdata.at_least(Interval(0.3, 0.1, 0.5, 10), 0.85) == "does not hold"  # the whole CI below 85 %
+    assert realdata.at_least(Interval(0.3, -0.4, 0.9, 10), 0.85) == "inconclusive"  # straddles 0 and reaches 85 %
+    rows = [{"variant": v, "init": "uniform", "seed": s, "dead_codes": d + (s % 3), "recon_mse": 1.0, "perplexity": 5.0 + (s % 2)}
+            for s in range(8) for v, d in (("ste", 30), ("projection", 30))]
+    out = {c["id"]: c["verdict"] for c in realdata.claims(pd.DataFrame(rows), 64, "x")}
+    assert out["realdata-85-fewer-dead"] == "does not hold" and out["realdata-equal-quality"] == "holds"
+    assert out["realdata-utilization"] == "does not hold" and out["realdata-rec-all-active"] == "does not hold"
+
+
+@pytest.mark.parametrize(
+    "params,needle",
+    [
+        ({"real_methods": ["ste", "rotation"]}, "real_methods[1] must be one of"),
+        ({"regime_names": ["fast"]}, "regime_names[0] must be one of"),
+        ({"curve_regime": "slow"}, "curve_regime must be one of"),
+        ({"block": 1}, "block must be an integer in [2, 16]"),
+        ({"hidden": 0}, "hidden must be"),
+        ({"activation": "tanh"}, "activation must be one of"),
+        ({"digits_methods": "ste"}, "digits_methods must be a list"),
+    ],
+)
+def test_chapter_parameters_fail_naming_the_parameter(params, needle):
+    from vqlib import params as registry
+
+    with pytest.raises((TypeError, ValueError)) as err:
+        registry.check(params)
+    assert needle in str(err.value)
+
+
+def test_bad_inputs_of_the_study_fail_fast(digits):
+    with pytest.raises(ValueError, match="methods must be among"):
+        realdata.train_study(digits, 8, ["ste", "rotation"], regimes.get("seeds-budget"))
+    with pytest.raises(ValueError, match="inits must be among"):
+        realdata.train_study(digits, 8, ["ste"], regimes.get("seeds-budget"), inits=["zeros"])
+    with pytest.raises(ValueError, match="estimator must be one of"):
+        MLPVQ(init_weights(1, 4, 3, 2), torch.zeros(1, 5, 2), ["rotation"])
+
+
+def test_ema_regime_codebook_is_the_ema_of_assigned_outputs(digits):
+    """With the network frozen (lr 0), the trained codebook equals vqlib.ema replayed on the same minibatches."""
+    from vqlib import ema, init
+    from vqlib.quantize import assign
+    from vqlib.train import batch_indices, take_rows
+
+    regime = regimes.Regime("frozen-ema", "adam", 0.0, 0.0, "ema", "uniform", 4, ema_decay=0.8)
+    run = realdata.train_study(digits, 8, ["ste"], regime, hidden=8, m=2, batch_size=16, seed=0)
+    S, N, D = digits.x_train.shape
+    start = init_weights(S, D, 8, 2, 1)
+    model = MLPVQ(start, torch.zeros(S, 8, 2), ["ste"] * S)
+    with torch.no_grad():
+        cb = init.codebook("uniform", model.encode(digits.x_train), 8, seed=2)
+        state = ema.ema_init(cb)
+        for idx in batch_indices(S, N, 4, 16, 3):
+            z = model.encode(take_rows(digits.x_train, idx))
+            cb = ema.ema_update(state, z, assign(z, cb), 0.8)
+    assert torch.allclose(run.model.codebook.detach(), cb, atol=1e-6)
