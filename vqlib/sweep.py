@@ -283,19 +283,23 @@ def _call(fn: Callable[[], Any]) -> Any:
 
 
 def is_verdict_chapter(md: Path) -> bool:
-    """The verdict chapter reads the other chapters' executed notebooks (it calls collect_claims): it runs last."""
+    """A chapter that reads other chapters' executed notebooks (it calls collect_claims: the verdict chapter, the
+    real-data chapter): it runs after the chapters that do not."""
     return "collect_claims" in Path(md).read_text()
 
 
 def execute_chapters(chapters: list[Path], force: bool, jobs: int) -> None:
-    """run.canonical for several chapters in parallel on a LocalCluster of `jobs` workers, the verdict chapter last.
+    """run.canonical for several chapters in parallel on a LocalCluster of `jobs` workers.
+
+    Chapters that read no other chapter run first, all at once; then the reading chapters one after another
+    in the given (table of contents) order, so the verdict chapter, last in the book, reads every notebook.
 
     Each worker calls run.canonical([chapter]) (which decides whether the chapter is stale); the execution
     times come back here and are recorded one after the other, so parallel chapters never race on the file.
     """
     first = [md for md in chapters if not is_verdict_chapter(md)]
-    last = [md for md in chapters if is_verdict_chapter(md)]
-    stages = [[functools.partial(_canonical_one, Path(md).resolve(), force) for md in s] for s in (first, last) if s]
+    readers = [[md] for md in chapters if is_verdict_chapter(md)]
+    stages = [[functools.partial(_canonical_one, Path(md).resolve(), force) for md in s] for s in [first, *readers] if s]
     if not stages:
         return
 
