@@ -55,6 +55,12 @@ def _methods() -> list[str]:
     return sorted(METHODS)
 
 
+def _regimes() -> list[str]:
+    from vqlib.regimes import REGIMES
+
+    return sorted(REGIMES)
+
+
 def _initializers() -> list[str]:
     from vqlib.init import INITIALIZERS
 
@@ -108,6 +114,12 @@ SPECS: dict[str, Spec] = {
     "n_levels_list": Spec(_list(_int(1, 4096)), "numbers of levels N of scalar quantizers"),
     "max_rate_bits": Spec(_int(1, 12), "largest rate (bits per sample) drawn for scalar quantizers"),
     "dims": Spec(_list(_int(1)), "vector dimensions to sweep"),
+    "code_dims": Spec(_list(_int(1, 16)), "dimensions k of the random-codebook and transform-coding study"),
+    "code_K_list": Spec(_list(_int(2)), "codebook sizes of the random-codebook and transform-coding study"),
+    "regimes": Spec(_list(_choice(_regimes)),
+                    "training regimes (vqlib.regimes) for codebook-only training"),
+    "restarts": Spec(_int(1, 100), "k-means restarts for the best codebook found (best of this many)"),
+    "spectra": Spec(_list(_choice(lambda: ["geometric", "flat"])), "latent spectra: the testbed's geometric one, a flat one of equal total variance"),
     "n_check": Spec(_int(1), "random cases on which a derived formula is checked against autograd"),
 }
 
@@ -128,7 +140,7 @@ def check(params: dict[str, Any], allowed: set[str] | None = None) -> dict[str, 
 
 
 #: Initializers that pick codes from the training vectors, so they need K <= n_train.
-_FROM_DATA = {"kmeans", "data_samples"}
+_FROM_DATA = {"kmeans", "data_samples", "transform_coding"}
 
 
 def check_consistent(params: dict[str, Any]) -> None:
