@@ -326,8 +326,22 @@ def pca_residual(tb: data.LinearGaussian) -> np.ndarray:
     return ((tb.x_eval.double() ** 2).sum(-1).mean(-1) - (z_eval.double() ** 2).sum(-1).mean(-1)).cpu().numpy()
 
 
-def check_study_parameters(K: int, K_list: list[int], beta: float, beta_list: list[float], inits: list[str]) -> None:
+#: Initializers the learned-encoder rows of the initialization chapter train (the codebook-only study takes all).
+LEARNED_INITS = ("uniform", "kmeans", "data_samples", "rd_optimal")
+
+
+def check_study_parameters(
+    K: int, K_list: list[int], beta: float, beta_list: list[float], inits: list[str],
+    regimes: list[str] | None = None, spectra: list[str] | None = None,
+) -> None:
     """The initialization chapter's cross-parameter requirements, each failing with the parameters it names."""
+    if regimes is not None and "seeds-budget" not in regimes:
+        raise ValueError(f"regimes must include 'seeds-budget' (the seeds' setting, which the dead-code and scale sections use), got {regimes}")
+    if spectra is not None and "geometric" not in spectra:
+        raise ValueError(f"spectra must include 'geometric' (the testbed's spectrum), got {spectra}")
+    for name, values in (("regimes", regimes), ("spectra", spectra)):
+        if values is not None and len(set(values)) != len(values):
+            raise ValueError(f"{name} must not repeat a name, got {values}")
     if K not in K_list:
         raise ValueError(f"K ({K}) must be one of K_list {K_list}: the seeds' table is read at K")
     if beta not in beta_list:
@@ -551,15 +565,16 @@ def random_code_study(
     Per (m, K, sampler, seed): the high-resolution prediction (vqlib.rd.random_code_distortion as written and
     on the active subspace), the measured distortion of the drawn codebook on n_eval fresh vectors (step 0)
     and after at most `lloyd_iters` Lloyd iterations on n_train training vectors; beside them per (m, K) D(R),
-    the sphere bound and the exact transform-coding distortion. Distortions are per vector.
+    the sphere bound and the exact transform-coding distortion. Distortions are per vector; samples and codes
+    are float32 (drawn in float64), distances are summed per chunk in float64.
     """
     gen = torch.Generator().manual_seed(int(seed))
     rows = []
     for m in dims:
         lam = geometric_spectrum(m, lambda_1, decay, sigma)
         std = torch.from_numpy(np.sqrt(lam))
-        x = torch.randn(seeds, n_train, m, generator=gen, dtype=torch.float64) * std
-        fresh = torch.randn(seeds, n_eval, m, generator=gen, dtype=torch.float64) * std
+        x = (torch.randn(seeds, n_train, m, generator=gen, dtype=torch.float64) * std).float()
+        fresh = (torch.randn(seeds, n_eval, m, generator=gen, dtype=torch.float64) * std).float()
         for K in K_list:
             check_int("K", K, 1, n_train)
             books = []
@@ -568,7 +583,7 @@ def random_code_study(
                     books.append(init.data_samples(x, K, seed=seed + K))
                 else:
                     gam = torch.from_numpy(law(lam, K))
-                    books.append(torch.randn(seeds, K, m, generator=gen, dtype=torch.float64) * gam.sqrt())
+                    books.append((torch.randn(seeds, K, m, generator=gen, dtype=torch.float64) * gam.sqrt()).float())
             start = torch.cat(books)  # sampler-major (3·S, K, m)
             trained = init.lloyd(x.repeat(len(SAMPLERS), 1, 1), start, lloyd_iters)
             reps = fresh.repeat(len(SAMPLERS), 1, 1)
@@ -593,7 +608,7 @@ def nearest_error(x: torch.Tensor, codebook: torch.Tensor, chunk: int = 4096) ->
     """Mean squared distance from each x (S, N, m) to its nearest code (S, K, m), per leading index, in chunks."""
     from vqlib.quantize import nearest
 
-    total = sum(nearest(x[:, i:i + chunk], codebook)[0].sum(-1) for i in range(0, x.shape[1], chunk))
+    total = sum(nearest(x[:, i:i + chunk], codebook)[0].double().sum(-1) for i in range(0, x.shape[1], chunk))
     return total / x.shape[1]
 
 
@@ -604,7 +619,7 @@ def flat_testbed(tb: data.LinearGaussian, seed: int) -> data.LinearGaussian:
     """A testbed like `tb` with a flat latent spectrum of the same total variance (every λ_i = mean λ)."""
     S, N, D = tb.x_train.shape
     m = tb.A.shape[-1]
-    flat = torch.full((m,), float(tb.eigenvalues.mean()))
+    flat = torch.full((m,), float(tb.eigenvalues.mean()), dtype=tb.eigenvalues.dtype)
     out = data.linear_gaussian(S, D, flat, tb.sigma, N, tb.x_eval.shape[1], seed)
     out.x_train, out.x_eval, out.s_eval, out.A = (t.to(tb.x_train.device) for t in (out.x_train, out.x_eval, out.s_eval, out.A))
     return out
