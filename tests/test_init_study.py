@@ -348,3 +348,25 @@ def test_flat_testbed_keeps_the_total_variance():
     flat = experiments.flat_testbed(tb, seed=1)
     assert torch.allclose(flat.eigenvalues, torch.full((4,), float(tb.eigenvalues.mean()), dtype=tb.eigenvalues.dtype))
     assert flat.x_train.shape == tb.x_train.shape and flat.sigma == tb.sigma
+
+
+@pytest.mark.parametrize(
+    "bad,match",
+    [
+        ({"regimes": ["seeds-budget", "adamw"]}, "regimes\\[1\\] must be one of"),
+        ({"spectra": ["geometric", "steep"]}, "spectra\\[1\\] must be one of"),
+        ({"restarts": 0}, "restarts"),
+        ({"code_K_list": [8, 512], "code_n_train": 256}, "code_K_list\\[1\\] must be at most code_n_train"),
+        ({"inits": ["uniform", "transform_coding"], "K_list": [8, 64], "n_train": 32}, "K_list\\[1\\] must be at most n_train"),
+    ],
+)
+def test_new_parameters_fail_with_their_names(bad, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        params.check(bad)
+
+
+def test_study_parameters_need_the_seeds_setting():
+    with pytest.raises(ValueError, match="regimes must include 'seeds-budget'"):
+        experiments.check_study_parameters(32, [32], 0.25, [0.25], ["uniform", "kmeans", "rd_optimal"], ["ema"], ["geometric"])
+    with pytest.raises(ValueError, match="spectra must include 'geometric'"):
+        experiments.check_study_parameters(32, [32], 0.25, [0.25], ["uniform", "kmeans", "rd_optimal"], ["seeds-budget"], ["flat"])
