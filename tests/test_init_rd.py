@@ -63,3 +63,35 @@ def test_scalar_gaussian_dr_is_sigma2_4_pow_minus_R():
 def test_linear_gaussian_rejects_m_above_D():
     with pytest.raises(ValueError, match="m .* at most D"):
         data.linear_gaussian(1, 3, torch.ones(4), 0.1, 10, 10)
+
+
+def test_lloyd_stops_per_seed():
+    # Seed b starts at a Lloyd fixed point and dominates any pooled error (1000× the scale); seed a needs many
+    # iterations. If stopping depended on the pooled error, a would stop with b, after two iterations.
+    gen = torch.Generator().manual_seed(2)
+    a = torch.randn(1, 500, 2, generator=gen, dtype=torch.float64)
+    b = 1000 * torch.randn(1, 500, 2, generator=gen, dtype=torch.float64)
+    start_a = a[:, :8].clone()
+    start_b = init.lloyd(b, b[:, 100:108].clone(), iters=500, tol=0.0)
+    for tol in (1e-3, 1e-7):
+        alone = init.lloyd(a, start_a, iters=100, tol=tol)
+        assert not torch.allclose(alone, init.lloyd(a, start_a, iters=2, tol=tol))  # a does need more than two
+        stacked = init.lloyd(torch.cat([a, b]), torch.cat([start_a, start_b]), iters=100, tol=tol)
+        torch.testing.assert_close(stacked[:1], alone, rtol=0, atol=1e-12)
+        torch.testing.assert_close(stacked[1:], init.lloyd(b, start_b, iters=100, tol=tol), rtol=0, atol=1e-9)
+
+
+def test_kmeans_accepts_one_plain_point_set():
+    x = torch.randn(300, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    one = init.kmeans(x, 5, seed=3)
+    assert one.shape == (5, 2)
+    torch.testing.assert_close(one, init.kmeans(x.unsqueeze(0), 5, seed=3)[0])
+
+
+def test_kmeans_best_of_restarts_is_no_worse_than_one_run():
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(3, 500, 2, generator=gen, dtype=torch.float64)
+    err = lambda cb: quantize.nearest(x, cb)[0].mean(-1)  # noqa: E731
+    best = init.kmeans_best_of(x, 8, restarts=3, seed=0)
+    assert torch.all(err(best) <= err(init.kmeans(x, 8, seed=0)) + 1e-12)
+    assert torch.all(err(best) <= err(init.kmeans(x, 8, seed=2)) + 1e-12)

@@ -289,3 +289,84 @@ def test_figures_are_glued_as_png(monkeypatch):
     report.figure("fig-test", fig)
     assert isinstance(glued["fig-test"], Image)
     assert glued["fig-test"].data[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# --- codebook-only training under regimes, and the regime study's verdict rules ----------------------
+
+
+def _latents(S=2, N=600, m=3, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    z = torch.randn(S, N, m, generator=gen) * torch.tensor([2.0, 1.0, 0.5])
+    return z[:, :400].contiguous(), z[:, 400:].contiguous()
+
+
+def test_regime_trainer_matches_train_codebook_for_adam():
+    from vqlib import codebook_training
+
+    zt, ze = _latents()
+    cb = init.data_samples(zt, 8, seed=1)
+    alone = codebook_training.train_codebooks(zt, ze, cb, ["seeds-budget"], 30, 16, seed=3)
+    ref, _ = train.train_codebook(zt, ze, cb, 30, 16, 1e-3, seed=3)
+    got = alone[alone.step == 30].sort_values("book").latent_distortion.to_numpy()
+    np.testing.assert_allclose(got, ref[ref.step == 30].sort_values("seed").latent_distortion.to_numpy(), rtol=1e-6)
+    # stacking other regimes beside it changes nothing for it
+    stacked = codebook_training.train_codebooks(zt, ze, cb, ["codebook-lr", "seeds-budget", "ema", "sgd"], 30, 16, seed=3)
+    sb = stacked[(stacked.regime == "seeds-budget") & (stacked.step == 30)].sort_values("book").latent_distortion.to_numpy()
+    np.testing.assert_allclose(sb, got, rtol=1e-6)
+
+
+def test_regime_trainer_ema_block_follows_vqlib_ema():
+    from vqlib import codebook_training, ema
+    from vqlib.quantize import assign
+
+    zt, ze = _latents()
+    cb = init.data_samples(zt, 8, seed=2)
+    hist = codebook_training.train_codebooks(zt, ze, cb, ["ema", "seeds-budget"], 5, 16, seed=4)
+    # the same five EMA steps by hand
+    idx = train.batch_indices(2, zt.shape[1], 5, 16, 4)
+    state, book = ema.ema_init(cb), cb.clone()
+    for step in range(5):
+        batch = train.take_rows(zt, idx[step])
+        book = ema.ema_update(state, batch, assign(batch, book), 0.99)
+    expected = train.evaluate_codebook(ze, book)["latent_distortion"].numpy()
+    got = hist[(hist.regime == "ema") & (hist.step == 5)].sort_values("book").latent_distortion.to_numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+
+
+def test_beats_and_within_margin_four_verdicts():
+    base = np.array([1.0, 1.0, 1.0, 1.0, 1.0])
+    assert experiments.beats(base * [0.90, 0.91, 0.89, 0.90, 0.905], base, 0.02)[0] == "holds"
+    assert experiments.beats(base * [1.00, 1.01, 0.995, 1.0, 1.005], base, 0.02)[0] == "does not hold"
+    assert experiments.beats(base * [0.95, 1.01, 0.97, 1.0, 0.99], base, 0.02)[0] == "inconclusive"
+    assert experiments.beats(base[:1], base[:1], 0.02)[0] == "not testable"
+    assert experiments.within_margin(base * [1.0, 1.005, 0.995, 1.0, 1.0], base, 0.02)[0] == "holds"
+    assert experiments.within_margin(base * [1.1, 1.12, 1.09, 1.1, 1.11], base, 0.02)[0] == "does not hold"
+
+
+def test_flat_testbed_keeps_the_total_variance():
+    tb = data.linear_gaussian(2, 12, data.spectrum(4, 4.0, 0.5), 0.1, 50, 20, seed=0)
+    flat = experiments.flat_testbed(tb, seed=1)
+    assert torch.allclose(flat.eigenvalues, torch.full((4,), float(tb.eigenvalues.mean()), dtype=tb.eigenvalues.dtype))
+    assert flat.x_train.shape == tb.x_train.shape and flat.sigma == tb.sigma
+
+
+@pytest.mark.parametrize(
+    "bad,match",
+    [
+        ({"regimes": ["seeds-budget", "adamw"]}, "regimes\\[1\\] must be one of"),
+        ({"spectra": ["geometric", "steep"]}, "spectra\\[1\\] must be one of"),
+        ({"restarts": 0}, "restarts"),
+        ({"code_K_list": [8, 512], "code_n_train": 256}, "code_K_list\\[1\\] must be at most code_n_train"),
+        ({"inits": ["uniform", "transform_coding"], "K_list": [8, 64], "n_train": 32}, "K_list\\[1\\] must be at most n_train"),
+    ],
+)
+def test_new_parameters_fail_with_their_names(bad, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        params.check(bad)
+
+
+def test_study_parameters_need_the_seeds_setting():
+    with pytest.raises(ValueError, match="regimes must include 'seeds-budget'"):
+        experiments.check_study_parameters(32, [32], 0.25, [0.25], ["uniform", "kmeans", "rd_optimal"], ["ema"], ["geometric"])
+    with pytest.raises(ValueError, match="spectra must include 'geometric'"):
+        experiments.check_study_parameters(32, [32], 0.25, [0.25], ["uniform", "kmeans", "rd_optimal"], ["seeds-budget"], ["flat"])

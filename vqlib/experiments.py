@@ -329,8 +329,22 @@ def pca_residual(tb: data.LinearGaussian) -> np.ndarray:
     return ((tb.x_eval.double() ** 2).sum(-1).mean(-1) - (z_eval.double() ** 2).sum(-1).mean(-1)).cpu().numpy()
 
 
-def check_study_parameters(K: int, K_list: list[int], beta: float, beta_list: list[float], inits: list[str]) -> None:
+#: Initializers the learned-encoder rows of the initialization chapter train (the codebook-only study takes all).
+LEARNED_INITS = ("uniform", "kmeans", "data_samples", "rd_optimal")
+
+
+def check_study_parameters(
+    K: int, K_list: list[int], beta: float, beta_list: list[float], inits: list[str],
+    regimes: list[str] | None = None, spectra: list[str] | None = None,
+) -> None:
     """The initialization chapter's cross-parameter requirements, each failing with the parameters it names."""
+    if regimes is not None and "seeds-budget" not in regimes:
+        raise ValueError(f"regimes must include 'seeds-budget' (the seeds' setting, which the dead-code and scale sections use), got {regimes}")
+    if spectra is not None and "geometric" not in spectra:
+        raise ValueError(f"spectra must include 'geometric' (the testbed's spectrum), got {spectra}")
+    for name, values in (("regimes", regimes), ("spectra", spectra)):
+        if values is not None and len(set(values)) != len(values):
+            raise ValueError(f"{name} must not repeat a name, got {values}")
     if K not in K_list:
         raise ValueError(f"K ({K}) must be one of K_list {K_list}: the seeds' table is read at K")
     if beta not in beta_list:
@@ -627,3 +641,187 @@ def leakage_pct(run: grid.GridRun, tb: data.LinearGaussian) -> np.ndarray:
     A = tb.A[seeds.to(tb.A.device)]
     leak = metrics.signal_leakage(run.model.encoder.detach(), A, tb.eigenvalues)
     return (100 * leak / tb.eigenvalues.sum()).cpu().numpy()
+
+
+# --- Random codes and transform coding against high-resolution theory (book/rate_distortion.md) ------
+
+#: Code densities of the random-code study, as functions of the source variances λ and the rate: the
+#: variances of the Gaussian g the K codes are drawn from (in the source's eigenbasis).
+SAMPLERS = {
+    "data_samples": lambda lam, K: np.asarray(lam, dtype=np.float64),
+    "rd_optimal": lambda lam, K: rd.reverse_water_filling(lam, rd.bits(K)).reproduction_variances,
+    "point_density": lambda lam, K: rd.point_density_variances(lam),
+}
+
+
+def geometric_spectrum(m: int, lambda_1: float, decay: float, sigma: float) -> np.ndarray:
+    """The testbed latent's variances λ_i + σ² with λ_i = λ₁ decay^(i−1), i = 1..m."""
+    return data.spectrum(m, lambda_1, decay).double().numpy() + sigma**2
+
+
+def random_code_study(
+    dims: list[int], K_list: list[int], lambda_1: float, decay: float, sigma: float,
+    seeds: int, n_train: int, n_eval: int, lloyd_iters: int, seed: int,
+) -> pd.DataFrame:
+    """Random codebooks from each density of :data:`SAMPLERS` on N(0, diag(λ + σ²)) in m dimensions, before and after Lloyd.
+
+    Per (m, K, sampler, seed): the high-resolution prediction (vqlib.rd.random_code_distortion as written and
+    on the active subspace), the measured distortion of the drawn codebook on n_eval fresh vectors (step 0)
+    and after at most `lloyd_iters` Lloyd iterations on n_train training vectors; beside them per (m, K) D(R),
+    the sphere bound and the exact transform-coding distortion. Distortions are per vector; samples and codes
+    are float32 (drawn in float64), distances are summed per chunk in float64.
+    """
+    gen = torch.Generator().manual_seed(int(seed))
+    rows = []
+    for m in dims:
+        lam = geometric_spectrum(m, lambda_1, decay, sigma)
+        std = torch.from_numpy(np.sqrt(lam))
+        x = (torch.randn(seeds, n_train, m, generator=gen, dtype=torch.float64) * std).float()
+        fresh = (torch.randn(seeds, n_eval, m, generator=gen, dtype=torch.float64) * std).float()
+        for K in K_list:
+            check_int("K", K, 1, n_train)
+            books = []
+            for name, law in SAMPLERS.items():
+                if name == "data_samples":  # K training vectors: i.i.d. draws from p itself
+                    books.append(init.data_samples(x, K, seed=seed + K))
+                else:
+                    gam = torch.from_numpy(law(lam, K))
+                    books.append((torch.randn(seeds, K, m, generator=gen, dtype=torch.float64) * gam.sqrt()).float())
+            start = torch.cat(books)  # sampler-major (3·S, K, m)
+            trained = init.lloyd(x.repeat(len(SAMPLERS), 1, 1), start, lloyd_iters)
+            reps = fresh.repeat(len(SAMPLERS), 1, 1)
+            d0 = nearest_error(reps, start)
+            d1 = nearest_error(reps, trained)
+            levels = rd.allocate_levels(lam, K)
+            common = {"m": m, "K": K, "bits_per_dim": rd.bits(K) / m, "dr": rd.gaussian_dr(lam, rd.bits(K)),
+                      "sphere": rd.sphere_bound(lam, K), "transform": rd.transform_coding_distortion(lam, levels),
+                      "levels": "×".join(map(str, levels))}
+            for j, (name, law) in enumerate(SAMPLERS.items()):
+                gam = law(lam, K)
+                pred = rd.random_code_distortion(lam, gam, K)
+                pred_sub = rd.random_code_distortion(lam, gam, K, subspace=True)
+                for s in range(seeds):
+                    rows.append({**common, "sampler": name, "seed": s, "predicted": pred, "predicted_subspace": pred_sub,
+                                 "active": int((gam > 0).sum()), "measured_start": float(d0[j * seeds + s]),
+                                 "measured_lloyd": float(d1[j * seeds + s])})
+    return pd.DataFrame(rows)
+
+
+def nearest_error(x: torch.Tensor, codebook: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
+    """Mean squared distance from each x (S, N, m) to its nearest code (S, K, m), per leading index, in chunks."""
+    from vqlib.quantize import nearest
+
+    total = sum(nearest(x[:, i:i + chunk], codebook)[0].double().sum(-1) for i in range(0, x.shape[1], chunk))
+    return total / x.shape[1]
+
+
+# --- The initialization study across regimes (book/initialization.md) -------------------------------
+
+
+def flat_testbed(tb: data.LinearGaussian, seed: int) -> data.LinearGaussian:
+    """A testbed like `tb` with a flat latent spectrum of the same total variance (every λ_i = mean λ)."""
+    S, N, D = tb.x_train.shape
+    m = tb.A.shape[-1]
+    flat = torch.full((m,), float(tb.eigenvalues.mean()), dtype=tb.eigenvalues.dtype)
+    out = data.linear_gaussian(S, D, flat, tb.sigma, N, tb.x_eval.shape[1], seed)
+    out.x_train, out.x_eval, out.s_eval, out.A = (t.to(tb.x_train.device) for t in (out.x_train, out.x_eval, out.s_eval, out.A))
+    return out
+
+
+def init_regime_study(
+    testbeds: dict[str, data.LinearGaussian], K_list: list[int], inits: list[str], regimes: list[str], steps: int,
+    batch_size: int, seed: int, eval_every: int, n_curve: int | None, restarts: int, kmeans_iters: int,
+    tolerance: float = 0.02,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Fixed PCA encoder, codebook-only training of every initializer under every regime, per spectrum and K.
+
+    All initializers × seeds × regimes of one (spectrum, K) train as one stacked model
+    (vqlib.codebook_training). Beside each run: the latent D(R), the k-means codebook (initializer
+    `kmeans`, restart 0) and the best of `restarts` k-means runs, all on the held-out latent.
+    Returns (per_seed, curves): per (spectrum, K, regime, init, seed) distortion, dead codes and per-batch dead
+    codes at step 0 and after training, the bound, k-means' and the best codebook's distortion, and the first
+    curve step within `tolerance` of k-means' distortion (NaN if never); curves: the learning curves.
+    """
+    from vqlib import codebook_training
+
+    check_int("restarts", restarts, 1)
+    per_seed, curves = [], []
+    for spectrum, tb in testbeds.items():
+        S = tb.x_train.shape[0]
+        _, z_train, z_eval = pca_latents(tb)
+        for K in K_list:
+            check_int("K", K, 1, z_train.shape[1])
+            km_books, km_err = init.kmeans_restarts(z_train.cpu(), K, restarts, kmeans_iters, seed + 2)
+            best = km_books[km_err.argmin(0), torch.arange(S)].to(z_train.device)
+            best_dist = nearest_error(z_eval, best).cpu().numpy()
+            books = torch.cat([km_books[0].to(z_train.device) if name == "kmeans" else init.codebook(name, z_train, K, seed=seed + 2)
+                               for name in inits])
+            hist = codebook_training.train_codebooks(z_train, z_eval, books, regimes, steps, batch_size, seed + 3, eval_every, n_curve)
+            hist.insert(2, "init", [inits[b // S] for b in hist.book])
+            hist.insert(3, "seed", hist.pop("book") % S)
+            hist.insert(0, "K", K)
+            hist.insert(0, "spectrum", spectrum)
+            full = hist[~hist.curve] if hist.curve.any() else hist
+            curve = hist[hist.curve] if hist.curve.any() else hist
+            cols = {"latent_distortion": "dist", "dead_codes": "dead", "dead_per_batch": "batch"}
+            frame = start_end(full, cols, steps, ["spectrum", "K", "regime", "init"])
+            frame["bound"] = latent_bound_of(tb, K)
+            km = frame[frame.init == "kmeans"].set_index(["regime", "seed"]).dist_start
+            frame["lloyd"] = km.loc[list(zip(frame.regime, frame.seed))].to_numpy()
+            frame["best"] = best_dist[frame.seed.to_numpy()]
+            target = curve[(curve.init == "kmeans") & (curve.step == 0)].set_index(["regime", "seed"]).latent_distortion
+            reach = []
+            for key, g in curve.sort_values("step").groupby(["regime", "init", "seed"], sort=False):
+                hit = g.step.to_numpy()[g.latent_distortion.to_numpy() <= (1 + tolerance) * target.loc[(key[0], key[2])]]
+                reach.append((*key, float(hit[0]) if hit.size else float("nan")))
+            frame = frame.merge(pd.DataFrame(reach, columns=["regime", "init", "seed", "steps_to_kmeans"]), on=["regime", "init", "seed"])
+            per_seed.append(frame)
+            curves.append(curve.drop(columns="curve"))
+    out = pd.concat(per_seed, ignore_index=True)
+    out["gap_db"] = rd.gap_db(out.dist_end.to_numpy(), out.bound.to_numpy())
+    out["gap_start_db"] = rd.gap_db(out.dist_start.to_numpy(), out.bound.to_numpy())
+    out["best_gap_db"] = rd.gap_db(out.dist_end.to_numpy(), out.best.to_numpy())
+    out["best_gap_start_db"] = rd.gap_db(out.dist_start.to_numpy(), out.best.to_numpy())
+    return out, pd.concat(curves, ignore_index=True)
+
+
+def latent_bound_of(tb: data.LinearGaussian, K: int) -> float:
+    """D(R) at log2 K bits of the PCA latent N(0, diag(λ_i + σ²)) of any testbed (flat or geometric)."""
+    return rd.gaussian_dr((tb.eigenvalues + tb.sigma**2).tolist(), rd.bits(K))
+
+
+def beats(a, b, margin: float) -> tuple[str, "stats.Interval"]:
+    """Verdict on "a beats b" from paired per-seed distortions: the CI of the relative difference (a − b)/b vs −margin.
+
+    holds: the whole 95 % CI lies below −margin (a lower by more than the margin); does not hold: the whole CI
+    lies above −margin; inconclusive: the CI contains −margin; not testable: fewer than two seeds.
+    """
+    from vqlib import stats
+
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.size < 2 or a.size != b.size:
+        return "not testable", stats.Interval(float("nan"), float("nan"), float("nan"), int(a.size))
+    rel = stats.paired(b, a).relative
+    if rel.high < -margin:
+        return "holds", rel
+    if rel.low > -margin:
+        return "does not hold", rel
+    return "inconclusive", rel
+
+
+def within_margin(a, b, margin: float) -> tuple[str, "stats.Interval"]:
+    """Verdict on "a is as good as b" (a within `margin` above b): paired relative CI of (a − b)/b against +margin.
+
+    holds: the whole CI lies below +margin; does not hold: the whole CI lies above it; inconclusive otherwise.
+    """
+    from vqlib import stats
+
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.size < 2 or a.size != b.size:
+        return "not testable", stats.Interval(float("nan"), float("nan"), float("nan"), int(a.size))
+    rel = stats.paired(b, a).relative
+    if rel.high < margin:
+        return "holds", rel
+    if rel.low > margin:
+        return "does not hold", rel
+    return "inconclusive", rel

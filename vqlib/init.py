@@ -1,4 +1,4 @@
-"""Codebook initializers (uniform, k-means, data samples, R(D)-optimal) and the PCA encoder, batched over seeds."""
+"""Codebook initializers (uniform, k-means, data samples, R(D)-sampled, point-density-sampled, transform coding) and the PCA encoder, batched over seeds."""
 
 from __future__ import annotations
 
@@ -65,28 +65,58 @@ def kmeans_plus_plus(x: torch.Tensor, K: int, seed: int = 0) -> torch.Tensor:
 
 
 def lloyd(x: torch.Tensor, codebook: torch.Tensor, iters: int = 50, tol: float = 1e-7) -> torch.Tensor:
-    """Lloyd iterations from a starting codebook (S, K, m); an empty cell keeps its code."""
+    """Lloyd iterations from a starting codebook (S, K, m), each seed stopping on its own; an empty cell keeps its code.
+
+    A seed stops after `iters` iterations or once its own mean error improved by at most `tol` (relative)
+    in one iteration; its codebook is then frozen, so its result is the one it gets when run alone.
+    """
     check_int("iters", iters, 0)
     S, N, m = x.shape
     K = codebook.shape[1]
     c = codebook.clone()
     prev = None
+    active = torch.ones(S, dtype=torch.bool, device=x.device)
     idx = assign(x, c) if iters else None
     for _ in range(iters):
-        sums = torch.zeros(S, K, m, dtype=x.dtype).scatter_add_(1, idx.unsqueeze(-1).expand(-1, -1, m), x)
-        counts = torch.zeros(S, K, dtype=x.dtype).scatter_add_(1, idx, torch.ones_like(idx, dtype=x.dtype))
-        c = torch.where(counts.unsqueeze(-1) > 0, sums / counts.clamp_min(1).unsqueeze(-1), c)
+        sums = torch.zeros(S, K, m, dtype=x.dtype, device=x.device).scatter_add_(1, idx.unsqueeze(-1).expand(-1, -1, m), x)
+        counts = torch.zeros(S, K, dtype=x.dtype, device=x.device).scatter_add_(1, idx, torch.ones_like(idx, dtype=x.dtype))
+        update = (counts > 0) & active.unsqueeze(-1)
+        c = torch.where(update.unsqueeze(-1), sums / counts.clamp_min(1).unsqueeze(-1), c)
         dist, idx = nearest(x, c)  # the error of the new codes and the next assignment, in one pass
-        err = dist.mean()
-        if prev is not None and prev - err <= tol * prev:
-            break
+        err = dist.mean(-1)
+        if prev is not None:
+            active &= prev - err > tol * prev
+            if not active.any():
+                break
         prev = err
     return c
 
 
 def kmeans(x: torch.Tensor, K: int, iters: int = 50, seed: int = 0) -> torch.Tensor:
-    """k-means (k-means++ seeding, then Lloyd) on x (S, N, m) per seed, returning (S, K, m)."""
+    """k-means (k-means++ seeding, then Lloyd) on x (S, N, m) per seed, returning (S, K, m); x (N, m) gives (K, m)."""
+    if x.ndim == 2:
+        return kmeans(x.unsqueeze(0), K, iters, seed)[0]
     return lloyd(x, kmeans_plus_plus(x, K, seed), iters)
+
+
+def kmeans_restarts(x: torch.Tensor, K: int, restarts: int = 8, iters: int = 50, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """`restarts` k-means runs per seed on x (S, N, m), batched: codebooks (R, S, K, m) and their errors on x (R, S).
+
+    Restart r uses k-means++ seed `seed + r`, so restart 0 is :func:`kmeans` with `seed`.
+    """
+    _check_points(x, K)
+    check_int("restarts", restarts, 1)
+    S = x.shape[0]
+    books = torch.cat([kmeans_plus_plus(x, K, seed + r) for r in range(restarts)])  # restart-major (R·S, K, m)
+    books = lloyd(x.repeat(restarts, 1, 1), books, iters).view(restarts, S, K, -1)
+    err = torch.stack([nearest(x, books[r])[0].mean(-1) for r in range(restarts)])
+    return books, err
+
+
+def kmeans_best_of(x: torch.Tensor, K: int, restarts: int = 8, iters: int = 50, seed: int = 0) -> torch.Tensor:
+    """The best of `restarts` k-means runs per seed (lowest error on x): the best codebook we find, (S, K, m)."""
+    books, err = kmeans_restarts(x, K, restarts, iters, seed)
+    return books[err.argmin(0), torch.arange(x.shape[0])]
 
 
 def pca(x: torch.Tensor, m: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -161,6 +191,41 @@ def rd_optimal_from(z: torch.Tensor, K: int, seed: int = 0) -> torch.Tensor:
     return (mean.unsqueeze(1) + codes @ evecs.transpose(1, 2)).float().to(z.device)
 
 
+def point_density_from(z: torch.Tensor, K: int, seed: int = 0) -> torch.Tensor:
+    """K codes per seed drawn i.i.d. from the high-resolution optimal code density g ∝ p^{k/(k+2)} of the fitted Gaussian.
+
+    For p = N(μ, Σ) in k dimensions that density is N(μ, (k+2)/k · Σ): wider than the data, not narrower
+    like the R(D) reproduction (vqlib.rd.random_code_distortion gives the distortion it predicts).
+    """
+    check_int("K", K, 1)
+    mean, evals, evecs = latent_eigenbasis(z)
+    k = z.shape[-1]
+    gen = torch.Generator().manual_seed(int(seed))
+    xi = torch.randn(z.shape[0], K, k, generator=gen, dtype=torch.float64) * ((k + 2) / k * evals).sqrt().unsqueeze(1)
+    return (mean.unsqueeze(1) + xi @ evecs.transpose(1, 2)).float().to(z.device)
+
+
+def transform_coding(z: torch.Tensor, K: int, seed: int = 0) -> torch.Tensor:
+    """Transform code of exactly K codes per seed from z (S, N, m): KLT, integer level allocation, Lloyd–Max per axis.
+
+    Per seed: the sample mean and eigenbasis of z (the KLT), levels n_i by vqlib.rd.allocate_levels on the
+    sample eigenvalues (Π n_i ≤ K), the product of √λ_i-scaled Lloyd–Max levels, rotated back and shifted
+    by the mean. When Π n_i < K (K not reachable as a product) the K − Π n_i leftover codes are distinct
+    training vectors drawn at random with `seed` (as data_samples), which any later training absorbs.
+    """
+    _check_points(z, K)
+    mean, evals, evecs = latent_eigenbasis(z)
+    books = []
+    for s in range(z.shape[0]):
+        lam = evals[s].numpy()
+        grid = torch.from_numpy(rd.product_codebook(lam, rd.allocate_levels(lam, K)))
+        books.append(mean[s] + grid @ evecs[s].T)
+    out = torch.stack(books).float().to(z.device)
+    if out.shape[1] < K:
+        out = torch.cat([out, data_samples(z, K - out.shape[1], seed)], 1)
+    return out
+
+
 def _uniform_from(z: torch.Tensor, K: int, seed: int = 0, scale: float | None = None) -> torch.Tensor:
     return uniform(z.shape[0], K, z.shape[-1], scale, seed).to(z.device)
 
@@ -171,6 +236,8 @@ INITIALIZERS = {
     "kmeans": kmeans,
     "data_samples": data_samples,
     "rd_optimal": rd_optimal_from,
+    "point_density": point_density_from,
+    "transform_coding": transform_coding,
 }
 
 
@@ -185,5 +252,7 @@ LABELS = {
     "uniform": "Uniform [−1/K, 1/K]",
     "kmeans": "k-means",
     "data_samples": "Data samples",
-    "rd_optimal": "R(D)-optimal",
+    "rd_optimal": "R(D)-sampled",
+    "point_density": "Point-density-sampled",
+    "transform_coding": "Transform coding",
 }

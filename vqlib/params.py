@@ -69,6 +69,12 @@ def _methods() -> list[str]:
     return sorted(METHODS)
 
 
+def _regimes() -> list[str]:
+    from vqlib.regimes import REGIMES
+
+    return sorted(REGIMES)
+
+
 def _initializers() -> list[str]:
     from vqlib.init import INITIALIZERS
 
@@ -122,6 +128,14 @@ SPECS: dict[str, Spec] = {
     "n_levels_list": Spec(_list(_int(1, 4096)), "numbers of levels N of scalar quantizers"),
     "max_rate_bits": Spec(_int(1, 12), "largest rate (bits per sample) drawn for scalar quantizers"),
     "dims": Spec(_list(_int(1)), "vector dimensions to sweep"),
+    "code_dims": Spec(_list(_int(1, 16)), "dimensions k of the random-codebook and transform-coding study"),
+    "code_K_list": Spec(_list(_int(2)), "codebook sizes of the random-codebook and transform-coding study"),
+    "code_n_train": Spec(_int(2), "training vectors per seed for Lloyd in the random-codebook study"),
+    "code_n_eval": Spec(_int(1), "fresh vectors per seed scoring the random-codebook study"),
+    "regimes": Spec(_list(_choice(_regimes)),
+                    "training regimes (vqlib.regimes) for codebook-only training"),
+    "restarts": Spec(_int(1, 100), "k-means restarts for the best codebook found (best of this many)"),
+    "spectra": Spec(_list(_choice(lambda: ["geometric", "flat"])), "latent spectra: the testbed's geometric one, a flat one of equal total variance"),
     "n_check": Spec(_int(1), "random cases on which a derived formula is checked against autograd"),
     "regimes": Spec(_list(_choice(lambda: list(__import__("vqlib.regimes", fromlist=["REGIMES"]).REGIMES))),
                     "training regimes (vqlib.regimes) in which every claim is evaluated"),
@@ -190,13 +204,18 @@ def check_fits(params: dict[str, Any], available: int | None = None) -> None:
 
 
 #: Initializers that pick codes from the training vectors, so they need K <= n_train.
-_FROM_DATA = {"kmeans", "data_samples"}
+_FROM_DATA = {"kmeans", "data_samples", "transform_coding"}
 
 
 def check_consistent(params: dict[str, Any]) -> None:
     """Checks that involve two parameters (each already valid alone): m <= D, and K <= n_train for k-means."""
     if "m" in params and "D" in params and params["m"] > params["D"]:
         raise ValueError(f"m (the latent dimension) must be at most D = {params['D']}, got m = {params['m']}")
+    if "code_n_train" in params:
+        for i, k in enumerate(params.get("code_K_list", [])):
+            if k > params["code_n_train"]:
+                raise ValueError(f"code_K_list[{i}] must be at most code_n_train = {params['code_n_train']} "
+                                 f"(data-sample codebooks pick codes from the training vectors), got {k}")
     inits = set(params.get("inits", [])) | ({params["init"]} if "init" in params else set())
     if "n_train" in params and ("kmeans_iters" in params or inits & _FROM_DATA):
         sizes = [("K", params["K"])] if "K" in params else []

@@ -18,6 +18,8 @@ COLORS = {
     "kmeans": "#2ca02c",
     "data_samples": "#9467bd",
     "rd_optimal": "#1f77b4",
+    "point_density": "#17becf",
+    "transform_coding": "#bcbd22",
     "nsvq": "#8c564b",
     "restart": "#ff7f0e",
 }
