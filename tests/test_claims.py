@@ -181,7 +181,7 @@ def _cn_frame(delta: dict, n: int = 12) -> pd.DataFrame:
     r = np.random.default_rng(1)
     rows = []
     cases = [{"sweep": "beta", "start": st, "beta": b, "sigma": 0.1} for st in ("standard",) + claims.COLLAPSED
-             for b in claims.LOW_BETAS + (0.25,) + claims.STRONG_BETAS]
+             for b in claims.LOW_BETAS + claims.STRONG_BETAS]
     cases += [{"sweep": "sigma", "start": "standard", "beta": 0.25, "sigma": s} for s in claims.SIGMAS]
     cases += [{"sweep": "beta_range", "start": "standard", "beta": np.nan, "sigma": np.nan}]
     for case in cases:
