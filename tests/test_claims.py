@@ -174,3 +174,82 @@ def test_regimes_parameter_names_the_allowed_regimes():
     assert params.check({"regimes": ["ema", "sgd"]}) == {"regimes": ["ema", "sgd"]}
     with pytest.raises(ValueError, match=r"regimes\[1\] must be one of .*'seeds-budget'"):
         params.check({"regimes": ["ema", "adamw"]})
+
+
+def _cn_frame(delta: dict, n: int = 12) -> pd.DataFrame:
+    """A synthetic commitment/noise frame: rotation = STE + delta[metric] per case, with a little noise."""
+    r = np.random.default_rng(1)
+    rows = []
+    cases = [{"sweep": "beta", "start": st, "beta": b, "sigma": 0.1} for st in ("standard",) + claims.COLLAPSED
+             for b in claims.LOW_BETAS + claims.STRONG_BETAS]
+    cases += [{"sweep": "sigma", "start": "standard", "beta": 0.25, "sigma": s} for s in claims.SIGMAS]
+    cases += [{"sweep": "beta_range", "start": "standard", "beta": np.nan, "sigma": np.nan}]
+    for case in cases:
+        for s in range(n):
+            base = {"mean_dead_fraction": 0.5, "dead_pct": 20.0, "dead_codes": 6.4, "recon_mse": 1.0, "entropy_bits": 4.0,
+                    "overfit": 0.001, "dead_range": 5.0}
+            noise = r.normal(0, 1e-3)
+            rows.append({**case, "method": "ste", "seed": s, **{k: v + noise for k, v in base.items()}})
+            rows.append({**case, "method": claims.ROT, "seed": s,
+                         **{k: v + noise + delta.get(k, 0.0) * (1 + r.normal(0, 0.05)) for k, v in base.items()}})
+    return pd.DataFrame(rows)
+
+
+def test_commitment_noise_claims_follow_their_cases():
+    ids = [c for c in claims.CLAIMS if c.startswith(("commitment-", "noise-"))]
+    assert len(ids) == 9
+    same = _cn_frame({})
+    faster = _cn_frame({"mean_dead_fraction": -0.2, "dead_codes": -2.0, "dead_range": -2.0, "entropy_bits": 0.3})
+    v = lambda cid, f: claims.evaluate(claims.get(cid), f).verdict  # noqa: E731
+    assert v("commitment-low-collapse", faster) == "holds"
+    assert v("commitment-low-collapse", same) != "holds"
+    assert v("commitment-strong", same) == "holds"  # equal dead codes and MSE from every start
+    assert v("commitment-strong", _cn_frame({"dead_pct": 30.0})) == "does not hold"
+    assert v("commitment-robustness", faster) == "holds"
+    assert v("commitment-rec-low", faster) == "holds"
+    assert v("commitment-rec-high", same) == "holds"
+    assert v("noise-clean", faster) == "holds"
+    assert v("noise-clean", _cn_frame({"entropy_bits": 0.3, "overfit": 0.1})) == "does not hold"  # overfits
+    assert v("noise-high", same) == "holds"
+    assert v("noise-robust", _cn_frame({"recon_mse": 0.1})) == "does not hold"  # 10 % worse MSE
+    # every collapsed start must hold: recovery faster only from the origin collapse is not enough
+    f = faster.copy()
+    far = (f.start == "collapsed_far") & (f.method == claims.ROT)
+    f.loc[far, "mean_dead_fraction"] = f.loc[(f.start == "collapsed_far") & (f.method == "ste"), "mean_dead_fraction"].to_numpy() + 0.2
+    assert v("commitment-low-collapse", f) == "does not hold"
+
+
+def test_convergence_claims_on_a_synthetic_long_run():
+    r = np.random.default_rng(2)
+    rows = []
+    for K in (32, 64):
+        for s in range(12):
+            e = r.normal(0, 1e-3)
+            base = {"steps_to_target": 1000.0, "mean_perplexity": 20.0, "recon_mse": 1.0, "lloyd_gain": 0.05,
+                    "dead_codes": 10.0, "entropy_bits": 4.0}
+            rows.append({"K": K, "method": "ste", "seed": s, **{k: v * (1 + e) for k, v in base.items()}})
+            rot = {**base, "steps_to_target": 1500.0, "mean_perplexity": 25.0, "lloyd_gain": 0.02, "dead_codes": 1.0, "entropy_bits": 4.1}
+            rows.append({"K": K, "method": claims.ROT, "seed": s, **{k: v * (1 + e + r.normal(0, 0.01)) for k, v in rot.items()}})
+            rows.append({"K": K, "method": "rotation_trick", "seed": s, **{k: v * (1 + e) for k, v in base.items()}})
+    f = pd.DataFrame(rows)
+    v = lambda cid: claims.evaluate(claims.get(cid), f).verdict  # noqa: E731
+    assert v("convergence-speed") == "does not hold"  # 50 % slower, outside ±20 %
+    assert v("convergence-diversity") == "holds"
+    assert v("convergence-utilization-differs") == "holds"  # rotation suffices ("any")
+    assert v("convergence-final") == "holds"
+    assert v("convergence-lloyd") == "holds"
+    assert v("convergence-long-85") == "holds"  # 90 % fewer
+    assert v("convergence-long-entropy") == "does not hold"  # +2.5 %, below 11 %
+
+
+def test_steps_to_target_common_target_censors_nothing():
+    from vqlib import experiments
+
+    h = pd.DataFrame({"seed": 0, "method": ["ste"] * 3 + ["projection"] * 3, "step": [0, 1, 2] * 2,
+                      "sq_error": [3.0, 1.1, 1.0, 3.0, 1.5, 1.4]})
+    old = experiments.steps_to_target(h, "ste", 0.05).set_index("method")
+    new = experiments.steps_to_target(h, "ste", 0.05, common=True).set_index("method")
+    assert not old.loc["projection", "reached"] and old.loc["projection", "steps_to_target"] == 2
+    assert new.reached.all()
+    # one target for both, 5 % above the worse final value (1.4): 1.47, reached by STE at step 1, by rotation at step 2
+    assert new.loc["ste", "steps_to_target"] == 1 and new.loc["projection", "steps_to_target"] == 2

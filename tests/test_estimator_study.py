@@ -304,6 +304,16 @@ def test_collapsed_start_is_collapsed(small_tb):
         experiments.estimator_grid([small_tb], 8, ["ste"], [0.25], 1, 64, 1e-2, 0, 0, starts=["broken"])
 
 
+def test_far_collapse_keeps_z_off_the_origin_and_kills_codes(small_tb):
+    run = experiments.estimator_grid([small_tb], 16, ["ste"], [0.25], 1, 64, 1e-2, 0, 0, starts=["standard", "collapsed_far"])
+    h0 = run.history[run.history.step == 0]
+    assert h0[h0.start == "collapsed_far"].dead_codes.min() >= 4  # the codes pushed out of the data are not picked
+    assert h0[h0.start == "collapsed_far"].dead_codes.mean() > h0[h0.start == "standard"].dead_codes.mean()
+    far = (run.slices.start == "collapsed_far").to_numpy()
+    enc = run.model.encoder.detach()  # the standard encoder, not shrunk: z keep their usual scale (one step of training apart)
+    assert torch.allclose(enc[far].norm(dim=(1, 2)), enc[~far].norm(dim=(1, 2)), rtol=0.2)
+
+
 def test_several_data_sets_are_trained_on_their_own_data(small_tb):
     clean = experiments.testbed_data(3, 16, 3, 0.0, 4.0, 0.5, 2000, 500, 0, torch.device("cpu"))
     run = experiments.estimator_grid([small_tb, clean], 8, ["ste"], [0.25], 5, 64, 1e-2, 0, 0)
