@@ -31,6 +31,9 @@ ROOT = Path(__file__).resolve().parent.parent
         ("1.0e-05", "3.0e-02", True),
         ("K = 32, 0.5 [0.4, 0.6]", "K = 64, 0.5 [0.4, 0.6]", True),
         ("< 1e-5", "< 1e-4", True),
+        ("x (CI half-width 9.92 % vs margin 85.0 %)", "x (CI half-width 12.1 % vs margin 85.0 %)", False),  # a spread
+        ("x (CI half-width 9.92 % vs margin 85.0 %)", "x (CI half-width 25.0 % vs margin 85.0 %)", True),
+        ("x (CI half-width 9.92 % vs margin 85.0 %)", "x (CI half-width 9.92 % vs margin 80.0 %)", True),
         ("+17.7 % [+8.4, +27.0]", "+17.9 % [+8.6, +27.2]", False),  # an interval with its unit inside
         ("+17.7 % [+8.4, +27.0]", "+37.0 % [+8.6, +27.2]", True),  # an order of magnitude (stats.bound_text) is a result too
         ("1.00 [0.995, 1.00]", "0.999 [0.994, 1.00]", False),  # rounding across a power of ten
@@ -123,9 +126,23 @@ def test_report_records_what_the_chapter_shows(monkeypatch):
     import pandas as pd
 
     monkeypatch.setattr(report, "SHOWN", {})
-    monkeypatch.setattr(report, "_glue", lambda key, value, checked=True: checked and report.SHOWN.__setitem__(key, repr(value)))
+    monkeypatch.setattr(report, "UNCHECKED", set())
+    monkeypatch.setattr(report, "_glue", lambda key, value, checked=True: report.SHOWN.__setitem__(key, repr(value))
+                        if checked else report.UNCHECKED.add(key))
     report.value("k", "0.5 [0.4, 0.6]")
     t = report.table(pd.DataFrame({"a": ["x"], "b": ["1.00 [0.99, 1.01]"]}), "tbl-x", "caption")
     report.value("ms", 3.2, checked=False)  # timings are shown but never compared
     report.table(pd.DataFrame({"ms": [3.2]}), "tbl-time", "timings", checked=False)
     assert report.SHOWN == {"k": "'0.5 [0.4, 0.6]'", "table:tbl-x": t._repr_markdown_()}
+    assert report.UNCHECKED == {"ms", "table:tbl-time"}
+
+
+def test_timings_in_the_committed_notebook_are_skipped(tmp_path, monkeypatch):
+    """A timing is in the committed notebook but never compared: neither its value nor its absence counts."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(reproduce.ENV, "1")
+    (tmp_path / "ch.ipynb").write_text(json.dumps({"cells": [{"outputs": [
+        {"data": {"application/papermill.record/text/plain": "'0.5 [0.4, 0.6]'"}, "metadata": {"scrapbook": {"name": "a"}}},
+        {"data": {"application/papermill.record/text/plain": "'12.3'"}, "metadata": {"scrapbook": {"name": "ms"}}}]}]}))
+    assert reproduce.check("ch", {"a": "'0.5 [0.4, 0.6]'"}, {"ms"}).endswith("all reproduced")
+    assert "not any more" in reproduce.check("ch", {"a": "'0.5 [0.4, 0.6]'"})

@@ -22,6 +22,8 @@ CLAIM_MIME = "application/vnd.vqbook.claim+json"
 #: What this kernel's chapter has shown so far, as text by key (glued values, tables, claims): the closing
 #: :func:`reproduction_check` compares it with the committed notebook (vqlib.reproduce).
 SHOWN: dict[str, str] = {}
+#: Keys shown but never compared (timings): the committed notebook holds them, the check skips them.
+UNCHECKED: set[str] = set()
 
 
 def _glue(key: str, value: Any, checked: bool = True) -> None:
@@ -30,7 +32,9 @@ def _glue(key: str, value: Any, checked: bool = True) -> None:
 
     glue(key, value, display=False)
     bundle, _ = format_display_data(value)
-    if checked and "text/plain" in bundle and "image/png" not in bundle:
+    if not checked:
+        UNCHECKED.add(key)
+    elif "text/plain" in bundle and "image/png" not in bundle:
         SHOWN[key] = bundle["text/plain"]
 
 
@@ -94,6 +98,8 @@ def table(frame: pd.DataFrame, name: str, caption: str, data: pd.DataFrame | Non
     shown = Table(frame.reset_index(drop=True), name, caption)
     if checked:
         SHOWN[f"table:{name}"] = shown._repr_markdown_()
+    else:
+        UNCHECKED.add(f"table:{name}")
     return shown
 
 
@@ -101,7 +107,7 @@ def reproduction_check(chapter: str) -> None:
     """The chapter's last cell: print whether everything it showed reproduces the committed notebook (vqlib.reproduce)."""
     from vqlib import reproduce
 
-    print(reproduce.check(chapter, SHOWN))
+    print(reproduce.check(chapter, SHOWN, UNCHECKED))
 
 
 def figure(key: str, fig) -> None:

@@ -14,6 +14,7 @@ rule:
   below 0.6 % for any n ≥ 5 (the difference has standard deviation σ√(2/n), the half-width is t₀.₉₇₅,ₙ₋₁ σ/√n,
   so the bound is √2·t standard deviations: 3.9 at n = 5, 3.0 at n = 20, 2.8 as n grows). A larger move is not
   last-bit noise but a change of the result;
+- a printed CI half-width (a spread, which re-drawn seeds change more than a mean) by at most its own value;
 - any other decimal may move by at most :data:`RTOL` of its value;
 - on top of both, half a unit in the last printed digit of each of the two texts (what rounding alone can
   add to the difference of two printed numbers).
@@ -40,7 +41,9 @@ ENV = "VQLIB_REPRODUCE_CHECK"
 
 _NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 #: 'mean [low, high]', also with a unit between ('+17.7 % [+8.4, +27.0]'), or a plain number.
-_TOKEN = re.compile(rf"(?P<interval>(?P<m>{_NUM})(?P<unit> ?%)? \[(?P<lo>{_NUM}), (?P<hi>{_NUM})\])|(?P<num>(?<![\w.]){_NUM}(?![\w.]))")
+#: A claim's printed 'half-width h' (of the interval beside it) is a spread: it may move by up to its own value.
+_TOKEN = re.compile(rf"(?P<interval>(?P<m>{_NUM})(?P<unit> ?%)? \[(?P<lo>{_NUM}), (?P<hi>{_NUM})\])|half-width (?P<hw>{_NUM})"
+                    rf"|(?P<num>(?<![\w.]){_NUM}(?![\w.]))")
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,10 @@ def parse(text: str) -> tuple[str, list[Number]]:
             half = abs(values[2] - values[1]) / 2
             numbers.extend(Number(p, v, _unit(p), CI_FRACTION * half) for p, v in zip(parts, values))
             return f"#{match.group('unit') or ''} [#, #]"
+        if match.group("hw"):
+            t = match.group("hw")
+            numbers.append(Number(t, float(t), _unit(t), abs(float(t))))
+            return "half-width #"
         t = match.group("num")
         v = float(t)
         numbers.append(Number(t, v, _unit(t), 0.0 if _is_integer(t) else RTOL * abs(v)))
@@ -128,7 +135,7 @@ def compare_records(committed: dict[str, str], fresh: dict[str, str]) -> list[st
     return problems
 
 
-def check(chapter: str, fresh: dict[str, str]) -> str:
+def check(chapter: str, fresh: dict[str, str], unchecked: set[str] | frozenset = frozenset()) -> str:
     """The chapter's closing check: compare what it showed with `<chapter>.ipynb` when ENV is set; the report.
 
     Without ENV (a canonical execution, which writes that notebook) the chapter is its own reference.
@@ -136,6 +143,7 @@ def check(chapter: str, fresh: dict[str, str]) -> str:
     """
     reference = Path(f"{chapter}.ipynb")
     committed = shown_records(reference) if os.environ.get(ENV) == "1" and reference.is_file() else dict(fresh)
+    committed = {k: v for k, v in committed.items() if k not in unchecked}  # timings: shown, never compared
     problems = compare_records(committed, fresh)
     tables = sum(k.startswith("table:") for k in fresh)
     head = (f"{chapter}: {len(fresh) - tables} glued values and {tables} tables checked against the committed notebook "
