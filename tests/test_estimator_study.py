@@ -309,7 +309,7 @@ def test_far_collapse_keeps_z_off_the_origin_and_kills_codes(small_tb):
     h0 = run.history[run.history.step == 0]
     assert h0[h0.start == "collapsed_far"].dead_codes.min() >= 4  # the codes pushed out of the data are not picked
     assert h0[h0.start == "collapsed_far"].dead_codes.mean() > h0[h0.start == "standard"].dead_codes.mean()
-    far = (run.slices.start == "collapsed_far").to_numpy()
+    far = torch.tensor((run.slices.start == "collapsed_far").to_list())
     enc = run.model.encoder.detach()  # the standard encoder, not shrunk: z keep their usual scale (one step of training apart)
     assert torch.allclose(enc[far].norm(dim=(1, 2)), enc[~far].norm(dim=(1, 2)), rtol=0.2)
 
