@@ -152,3 +152,11 @@ def check(chapter: str, fresh: dict[str, str], unchecked: set[str] | frozenset =
     if not problems:
         return head + ": all reproduced"
     return head + f": {len(problems)} moved\n" + "\n".join(f"  - {p}" for p in problems)
+
+
+if __name__ == "__main__":  # python -m vqlib.reproduce OLD.ipynb NEW.ipynb: what moved beyond the rule
+    import sys
+
+    found = compare_records(shown_records(Path(sys.argv[1])), shown_records(Path(sys.argv[2])))
+    print("\n".join(found) if found else "all reproduced")
+    sys.exit(1 if found else 0)

@@ -157,8 +157,8 @@ def inputs_hash(chapter: Path) -> str:
     """
     text = Path(chapter).read_bytes()
     h = hashlib.sha256(text)
-    for src in sorted(VQLIB_DIR.glob("*.py")):
-        h.update(src.name.encode() + src.read_bytes())
+    for src in sorted(VQLIB_DIR.rglob("*.py")):
+        h.update(str(src.relative_to(VQLIB_DIR)).encode() + src.read_bytes())
     if REQUIREMENTS.is_file():
         h.update(b"requirements.txt" + REQUIREMENTS.read_bytes())
     if b"collect_claims" in text:
