@@ -10,11 +10,12 @@ import pytest
 import torch
 
 from vqlib import data, estimators, experiments, init, params, quantize, run, stats
+from vqlib.runner import chapters
 from vqlib.checks import resolve_device
 from vqlib.models import LinearVQ
 from vqlib.train import train
 
-CHAPTER = run.ROOT / "book" / "testbed.md"
+CHAPTER = chapters.ROOT / "book" / "testbed.md"
 
 
 def _x(S=2, N=10, m=3, nan=False):
@@ -132,8 +133,8 @@ COMMAND = [
     ("params-file-not-yaml", lambda t: ["-f", _file(t, "p.yaml", "K: [8, 16\n")], ["params file", "is not valid YAML"]),
     ("params-file-not-a-mapping", lambda t: ["-f", _file(t, "p.yaml", "- K\n- 8\n")], ["must hold a mapping of parameter: value", "list"]),
     ("params-file-missing", lambda t: ["-f", str(t / "missing.yaml")], ["params file", "missing.yaml", "does not exist"]),
-    ("runs-dir-in-book", lambda t: ["--runs-dir", str(run.ROOT / "book" / "runs")], ["--runs-dir must not be inside book/", "runs/"]),
-    ("runs-dir-in-build", lambda t: ["--runs-dir", str(run.ROOT / "_build")], ["--runs-dir must not be inside _build/"]),
+    ("runs-dir-in-book", lambda t: ["--runs-dir", str(chapters.ROOT / "book" / "runs")], ["--runs-dir must not be inside book/", "runs/"]),
+    ("runs-dir-in-build", lambda t: ["--runs-dir", str(chapters.ROOT / "_build")], ["--runs-dir must not be inside _build/"]),
     ("runs-dir-is-a-file", lambda t: ["--runs-dir", _file(t, "afile", "x")], ["--runs-dir", "is a file; it must be a folder"]),
 ]
 
@@ -145,7 +146,7 @@ def no_execution(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("a chapter was executed despite bad input")
 
-    monkeypatch.setattr(run, "execute", refuse)
+    monkeypatch.setattr(chapters, "execute", refuse)
 
 
 @pytest.mark.parametrize("args", [c[1] for c in COMMAND], ids=[c[0] for c in COMMAND])
@@ -161,7 +162,7 @@ def test_rerun_command_rejects_bad_input_before_executing(tmp_path, capsys, no_e
     for needle in needles:
         assert needle in err, f"{needle!r} not in {err!r}"
     assert not runs.exists() or not any(runs.iterdir())
-    assert not (run.ROOT / "book" / "runs").exists()
+    assert not (chapters.ROOT / "book" / "runs").exists()
 
 
 @pytest.mark.parametrize(
@@ -174,7 +175,7 @@ def test_rerun_command_rejects_bad_input_before_executing(tmp_path, capsys, no_e
     ids=["chapter-missing", "chapter-is-the-notebook", "canonical-chapter-missing"],
 )
 def test_bad_chapter_path(tmp_path, capsys, no_execution, argv, needles, monkeypatch):
-    monkeypatch.chdir(run.ROOT)
+    monkeypatch.chdir(chapters.ROOT)
     assert run.main([*argv, "--runs-dir", str(tmp_path / "runs")]) == 2
     err = capsys.readouterr().err
     for needle in needles:
@@ -182,8 +183,8 @@ def test_bad_chapter_path(tmp_path, capsys, no_execution, argv, needles, monkeyp
 
 
 def test_output_folder_holding_another_run_is_refused_and_kept(tmp_path, capsys, no_execution):
-    full = run.resolve_params(run.chapter_defaults(run.read_chapter(CHAPTER)), {"K": 16})
-    folder = tmp_path / f"testbed-{run.params_hash(full)}"
+    full = chapters.resolve_params(chapters.chapter_defaults(chapters.read_chapter(CHAPTER)), {"K": 16})
+    folder = tmp_path / f"testbed-{chapters.params_hash(full)}"
     folder.mkdir()
     (folder / "params.yaml").write_text("K: 3\n")
     (folder / "result.csv").write_text("precious\n")
@@ -196,7 +197,7 @@ def test_output_folder_holding_another_run_is_refused_and_kept(tmp_path, capsys,
 @pytest.mark.parametrize("typed,value", [("1e-3", 0.001), ("5e4", 50000.0), ("1.5E+2", 150.0), ("64", 64), ("[1e-3, 2e-3]", [0.001, 0.002]),
                                          ("nan", math.nan), ("-inf", -math.inf), ("cpu", "cpu"), ("'1e-3'", "1e-3")])
 def test_values_are_read_as_people_type_them(typed, value):
-    got = run.parse_value(typed)
+    got = chapters.parse_value(typed)
     assert type(got) is type(value)
     assert got == value or (isinstance(got, float) and math.isnan(got) and math.isnan(value))
 
@@ -204,7 +205,7 @@ def test_values_are_read_as_people_type_them(typed, value):
 def test_scientific_notation_reaches_the_chapter_as_a_number(tmp_path, monkeypatch):
     """`-p lr 1e-3` and `-p n_train 5e3` are accepted and handed to the chapter as a float and an int."""
     seen = {}
-    monkeypatch.setattr(run, "execute", lambda nb, out, parameters, *a: seen.update(parameters) or (_ for _ in ()).throw(KeyboardInterrupt()))
+    monkeypatch.setattr(chapters, "execute", lambda nb, out, parameters, *a: seen.update(parameters) or (_ for _ in ()).throw(KeyboardInterrupt()))
     assert run.main([str(CHAPTER), "-p", "lr", "1e-3", "-p", "n_train", "5e3", "--runs-dir", str(tmp_path / "runs")]) == 130
     assert seen["lr"] == 0.001 and isinstance(seen["lr"], float)
     assert seen["n_train"] == 5000 and isinstance(seen["n_train"], int)
@@ -220,7 +221,7 @@ def test_papermill_alone_would_only_warn_but_the_chapter_fails_on_an_unknown_nam
 
     with pytest.raises(papermill.PapermillExecutionError) as info:
         papermill.execute_notebook(
-            run.read_chapter(CHAPTER), str(tmp_path / "out.ipynb"), parameters={"Kay": 8},
+            chapters.read_chapter(CHAPTER), str(tmp_path / "out.ipynb"), parameters={"Kay": 8},
             kernel_name="python3", cwd=str(CHAPTER.parent), progress_bar=False,
         )
     assert "unknown parameter 'Kay'" in str(info.value) and "allowed parameters" in str(info.value)

@@ -4,7 +4,7 @@ import jupytext
 import nbformat
 import pytest
 
-from vqlib.run import chapter_sources, inputs_hash
+from vqlib.runner.chapters import chapter_sources, inputs_hash
 
 CHAPTERS = chapter_sources()
 

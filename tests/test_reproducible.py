@@ -18,9 +18,10 @@ import torch
 
 import vqlib
 from vqlib import run, train as train_mod
+from vqlib.runner import book, chapters
 from vqlib.models import LinearVQ
 
-ROOT = run.ROOT
+ROOT = chapters.ROOT
 CHAPTER = ROOT / "book" / "testbed.md"
 SMALL = ["-p", "seeds", "2", "-p", "steps", "5", "-p", "K", "8", "-p", "n_train", "400", "-p", "n_eval", "300", "-p", "eval_every", "0"]
 
@@ -194,78 +195,78 @@ def sandbox(tmp_path, monkeypatch):
     """A chapter, requirements and a copy of the vqlib sources in tmp_path; execute() recorded, not run."""
     vq = tmp_path / "vqlib"
     vq.mkdir()
-    for src in run.VQLIB_DIR.glob("*.py"):
+    for src in chapters.VQLIB_DIR.glob("*.py"):
         (vq / src.name).write_bytes(src.read_bytes())
     md = tmp_path / "tiny.md"
     md.write_text(TINY)
-    monkeypatch.setattr(run, "VQLIB_DIR", vq)
+    monkeypatch.setattr(chapters, "VQLIB_DIR", vq)
     req = tmp_path / "requirements.txt"
-    req.write_text(run.REQUIREMENTS.read_text())
-    monkeypatch.setattr(run, "REQUIREMENTS", req)
-    monkeypatch.setattr(run, "TIMINGS", tmp_path / "times.json")
+    req.write_text(chapters.REQUIREMENTS.read_text())
+    monkeypatch.setattr(chapters, "REQUIREMENTS", req)
+    monkeypatch.setattr(chapters, "TIMINGS", tmp_path / "times.json")
     calls = []
 
     def fake_execute(nb, out_path, parameters, tables_dir, cwd):
         calls.append(Path(out_path))
         nbformat.write(nb, out_path)
 
-    monkeypatch.setattr(run, "execute", fake_execute)
+    monkeypatch.setattr(chapters, "execute", fake_execute)
     return md, vq, calls
 
 
 def test_make_book_executes_through_the_canonical_runner():
     recipe = (ROOT / "Makefile").read_text().split("\nexecute:")[1].split("\n\n")[0]
     assert "-m vqlib.run --canonical" in recipe
-    assert run.VQLIB_DIR == Path(vqlib.__file__).resolve().parent  # the hash covers the library that runs
+    assert chapters.VQLIB_DIR == Path(vqlib.__file__).resolve().parent  # the hash covers the library that runs
 
 
 def test_stale_chapters_re_execute_and_fresh_ones_skip(sandbox, capsys):
     md, vq, calls = sandbox
-    run.canonical([md])
+    book.canonical([md])
     assert len(calls) == 1 and md.with_suffix(".ipynb").is_file()
-    assert nbformat.read(md.with_suffix(".ipynb"), as_version=4).metadata["vqbook"]["inputs_hash"] == run.inputs_hash(md)
-    run.canonical([md])
+    assert nbformat.read(md.with_suffix(".ipynb"), as_version=4).metadata["vqbook"]["inputs_hash"] == chapters.inputs_hash(md)
+    book.canonical([md])
     assert len(calls) == 1 and "up to date" in capsys.readouterr().out
     (vq / "estimators.py").write_text((vq / "estimators.py").read_text() + "\n# a change to the library\n")
-    run.canonical([md])
+    book.canonical([md])
     assert len(calls) == 2  # a vqlib source changed: re-executed
-    run.canonical([md])
+    book.canonical([md])
     assert len(calls) == 2
     (vq / "newmodule.py").write_text('"""A new module."""\n')
-    run.canonical([md])
+    book.canonical([md])
     assert len(calls) == 3  # a new vqlib file counts too
     md.write_text(TINY.replace("seed = 0", "seed = 1"))
-    run.canonical([md])
+    book.canonical([md])
     assert len(calls) == 4  # the chapter changed
-    run.canonical([md], force=True)
+    book.canonical([md], force=True)
     assert len(calls) == 5
-    assert "tiny" in run.TIMINGS.read_text()
-    run.REQUIREMENTS.write_text(run.REQUIREMENTS.read_text() + "another-package>=1\n")
-    run.canonical([md])
+    assert "tiny" in chapters.TIMINGS.read_text()
+    chapters.REQUIREMENTS.write_text(chapters.REQUIREMENTS.read_text() + "another-package>=1\n")
+    book.canonical([md])
     assert len(calls) == 6  # a dependency changed
 
 
 def test_committed_notebook_with_matching_hash_is_rendered_not_executed(sandbox, tmp_path, monkeypatch):
     """A fresh clone has no local cache: the hash recorded in the committed notebook alone decides."""
     md, vq, calls = sandbox
-    run.canonical([md])
+    book.canonical([md])
     committed = md.with_suffix(".ipynb").read_bytes()
     clone = tmp_path / "clone"  # another checkout: same files, nothing else
     clone.mkdir()
     (clone / "tiny.md").write_bytes(md.read_bytes())
     (clone / "tiny.ipynb").write_bytes(committed)
-    run.canonical([clone / "tiny.md"])
+    book.canonical([clone / "tiny.md"])
     assert len(calls) == 1 and (clone / "tiny.ipynb").read_bytes() == committed
     nb = nbformat.read(clone / "tiny.ipynb", as_version=4)
     nb.metadata["vqbook"]["inputs_hash"] = "0" * 16  # made from other inputs
     nbformat.write(nb, clone / "tiny.ipynb")
-    run.canonical([clone / "tiny.md"])
+    book.canonical([clone / "tiny.md"])
     assert len(calls) == 2
 
 
 def test_interrupted_canonical_execution_keeps_the_old_notebook(sandbox, monkeypatch):
     md, vq, calls = sandbox
-    run.canonical([md])
+    book.canonical([md])
     ipynb = md.with_suffix(".ipynb")
     before = ipynb.read_bytes()
 
@@ -273,26 +274,26 @@ def test_interrupted_canonical_execution_keeps_the_old_notebook(sandbox, monkeyp
         Path(out_path).write_text('{"half": ')  # a half-written notebook in the temporary file
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(run, "execute", killed)
+    monkeypatch.setattr(chapters, "execute", killed)
     (vq / "quantize.py").write_text((vq / "quantize.py").read_text() + "\n# changed\n")
     with pytest.raises(KeyboardInterrupt):
-        run.canonical([md])
-    assert ipynb.read_bytes() == before and run.is_stale(md)  # the old notebook is kept, and is still stale
+        book.canonical([md])
+    assert ipynb.read_bytes() == before and chapters.is_stale(md)  # the old notebook is kept, and is still stale
     assert [p.name for p in md.parent.glob(".tiny-*")] == []  # the temporary file is gone
 
 
 def test_canonical_notebook_is_byte_identical_when_outputs_are(sandbox):
     """jupytext gives cells random ids at every read; the canonical runner replaces them by stable ones."""
     md, _, calls = sandbox
-    run.canonical([md], force=True)
+    book.canonical([md], force=True)
     first = md.with_suffix(".ipynb").read_bytes()
-    run.canonical([md], force=True)
+    book.canonical([md], force=True)
     assert len(calls) == 2 and md.with_suffix(".ipynb").read_bytes() == first
 
 
 def test_verdict_chapter_is_stale_when_another_chapter_changes(tmp_path, monkeypatch):
     """The verdict chapter reads the other chapters' notebooks, so their sources are part of its inputs."""
-    from vqlib import run as run_mod
+    from vqlib.runner import chapters as run_mod
 
     verdicts = run_mod.ROOT / "book" / "verdicts.md"
     testbed = run_mod.ROOT / "book" / "testbed.md"

@@ -7,6 +7,7 @@ import pytest
 import yaml
 
 from vqlib import run
+from vqlib.runner import chapters
 
 ROOT = Path(run.__file__).resolve().parent.parent
 CHAPTER = ROOT / "book" / "testbed.md"
@@ -62,8 +63,8 @@ def test_missing_chapter_and_bad_yaml(tmp_path, capsys):
 
 
 def test_folder_holding_a_different_run_is_refused(tmp_path, capsys):
-    full = run.resolve_params(run.chapter_defaults(run.read_chapter(CHAPTER)), {})
-    folder = tmp_path / f"testbed-{run.params_hash(full)}"
+    full = chapters.resolve_params(chapters.chapter_defaults(chapters.read_chapter(CHAPTER)), {})
+    folder = tmp_path / f"testbed-{chapters.params_hash(full)}"
     folder.mkdir()
     (folder / "params.yaml").write_text("K: 3\n")
     assert run.main([str(CHAPTER), "--runs-dir", str(tmp_path)]) == 2

@@ -13,7 +13,8 @@ import pytest
 import torch
 import yaml
 
-from vqlib import run, sweep
+from vqlib import run
+from vqlib.runner import book, chapters, parallel, sweep
 
 ROOT = Path(run.__file__).resolve().parent.parent
 CHAPTER = ROOT / "book" / "testbed.md"
@@ -135,17 +136,17 @@ def _flaky_client_start(fails: int):
 
 def test_a_failed_kernel_start_is_cleaned_up_and_retried(tmp_path):
     client = _FakeClient()
-    lock = functools.partial(sweep.kernel_start_lock, tmp_path / "lock")
-    assert sweep.start_with_retry(client, _start, _flaky_client_start(1), attempts=3, lock=lock) == "kc"
+    lock = functools.partial(parallel.kernel_start_lock, tmp_path / "lock")
+    assert parallel.start_with_retry(client, _start, _flaky_client_start(1), attempts=3, lock=lock) == "kc"
     assert client.log == ["create", "start /somewhere", "shutdown", "cleanup", "create", "start /somewhere", "ready"]
     client = _FakeClient()
     with pytest.raises(RuntimeError, match="Kernel died"):
-        sweep.start_with_retry(client, _start, _flaky_client_start(5), attempts=3, lock=lock)
+        parallel.start_with_retry(client, _start, _flaky_client_start(5), attempts=3, lock=lock)
     assert client.log.count("start /somewhere") == 3
 
 
 def _hold_lock(path: str, out: str) -> None:
-    with sweep.kernel_start_lock(Path(path)):
+    with parallel.kernel_start_lock(Path(path)):
         start = time.time()
         time.sleep(0.4)
         Path(out).write_text(f"{start} {time.time()}")
@@ -178,7 +179,7 @@ def test_papermill_retries_a_kernel_that_died_at_start(tmp_path, monkeypatch, un
     import nbformat
     import papermill
 
-    real, launches = sweep.start_with_retry, []
+    real, launches = parallel.start_with_retry, []
 
     def killing_first(client, start, start_client, **kw):
         def start_client_after_kill(c):
@@ -188,10 +189,10 @@ def test_papermill_retries_a_kernel_that_died_at_start(tmp_path, monkeypatch, un
                 c.km.provisioner.process.wait()
             return start_client(c)
 
-        return real(client, start, start_client_after_kill, lock=functools.partial(sweep.kernel_start_lock, tmp_path / "lock"), **kw)
+        return real(client, start, start_client_after_kill, lock=functools.partial(parallel.kernel_start_lock, tmp_path / "lock"), **kw)
 
-    monkeypatch.setattr(sweep, "start_with_retry", killing_first)
-    sweep.guard_kernel_start()
+    monkeypatch.setattr(parallel, "start_with_retry", killing_first)
+    parallel.guard_kernel_start()
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 6 * 7\nx")])
     out = papermill.execute_notebook(nb, str(tmp_path / "out.ipynb"), kernel_name="python3", progress_bar=False)
     assert out.cells[0].outputs[0]["data"]["text/plain"] == "42"
@@ -201,9 +202,9 @@ def test_papermill_retries_a_kernel_that_died_at_start(tmp_path, monkeypatch, un
 def test_papermill_is_patched_once(unguarded):
     from papermill.clientwrap import PapermillNotebookClient
 
-    sweep.guard_kernel_start()
+    parallel.guard_kernel_start()
     guarded = PapermillNotebookClient.start_new_kernel_client
-    sweep.guard_kernel_start()
+    parallel.guard_kernel_start()
     assert PapermillNotebookClient.start_new_kernel_client is guarded and PapermillNotebookClient._vq_guarded
 
 
@@ -226,42 +227,42 @@ def test_stages_run_in_parallel_and_in_order(tmp_path, cluster):
     first = [f(_stamp, str(tmp_path), "a", 1.0), f(_stamp, str(tmp_path), "b", 1.0)]
     got = []
     stages = [first, [f(_stamp, str(tmp_path), "verdicts", 0.0)]]
-    results = sweep.run_stages(stages, scheduler=cluster.scheduler_address, on_result=got.append)
+    results = parallel.run_stages(stages, scheduler=cluster.scheduler_address, on_result=got.append)
     assert results == [["a", "b"], ["verdicts"]] and sorted(got) == ["a", "b", "verdicts"]
     (a0, a1, a_pid), (b0, b1, b_pid), (v0, _, _) = (map(float, (tmp_path / n).read_text().split()) for n in ("a", "b", "verdicts"))
     assert v0 >= max(a1, b1)  # the last stage starts after the first has finished
     assert a_pid != b_pid  # the first stage's two chapters ran in two worker processes at once
-    with pytest.raises(sweep.StageError, match="chapter failed"):
+    with pytest.raises(parallel.StageError, match="chapter failed"):
         stages = [[_boom, f(_stamp, str(tmp_path), "c", 0.0)], [f(_stamp, str(tmp_path), "never", 0.0)]]
-        sweep.run_stages(stages, scheduler=cluster.scheduler_address)
+        parallel.run_stages(stages, scheduler=cluster.scheduler_address)
     assert (tmp_path / "c").is_file() and not (tmp_path / "never").exists()
 
 
 def test_a_chapter_run_by_a_worker_returns_its_lines_and_time(monkeypatch, tmp_path):
     timings = tmp_path / "times.json"
-    monkeypatch.setattr(run, "TIMINGS", timings)
+    monkeypatch.setattr(chapters, "TIMINGS", timings)
 
-    def fake_canonical(chapters, force=False):
-        assert force and chapters == [CHAPTER]
+    def fake_canonical(mds, force=False):
+        assert force and mds == [CHAPTER]
         print("book/testbed.md: executed in 1.5 s")
-        run.record_time("testbed", 1.5)
+        chapters.record_time("testbed", 1.5)
 
-    monkeypatch.setattr(run, "canonical", fake_canonical)
-    text, times = sweep._canonical_one(CHAPTER, True)
+    monkeypatch.setattr(book, "canonical", fake_canonical)
+    text, times = book._canonical_one(CHAPTER, True)
     assert text == "book/testbed.md: executed in 1.5 s\n" and times == {"testbed": 1.5}
-    assert run.TIMINGS == timings and not timings.exists()  # the caller records it, not the worker
+    assert chapters.TIMINGS == timings and not timings.exists()  # the caller records it, not the worker
 
-    def failing(chapters, force=False):
+    def failing(mds, force=False):
         raise ValueError("cell 3 failed")
 
-    monkeypatch.setattr(run, "canonical", failing)
+    monkeypatch.setattr(book, "canonical", failing)
     with pytest.raises(RuntimeError, match="book/testbed.md: ValueError: cell 3 failed"):
-        sweep._canonical_one(CHAPTER, False)
+        book._canonical_one(CHAPTER, False)
 
 
 def test_the_verdict_chapter_is_detected():
-    assert sweep.is_verdict_chapter(ROOT / "book" / "verdicts.md")
-    assert not sweep.is_verdict_chapter(CHAPTER)
+    assert book.is_verdict_chapter(ROOT / "book" / "verdicts.md")
+    assert not book.is_verdict_chapter(CHAPTER)
 
 
 # ---------------------------------------------------------------- a real sweep
@@ -292,7 +293,7 @@ def test_sweep_runs_resumes_and_isolates_a_failing_point(tmp_path, cluster):
     assert [r.status for r in first.points] == ["done"] * 4, [r.error for r in first.points]
     folders = [r.folder for r in first.points]
     for r in first.points:
-        assert r.folder.name == f"testbed-{run.params_hash(r.params)}"
+        assert r.folder.name == f"testbed-{chapters.params_hash(r.params)}"
         assert yaml.safe_load((r.folder / "params.yaml").read_text())["K"] == r.point["K"]
         assert (r.folder / "testbed.html").is_file()
     assert not [p for p in runs.iterdir() if p.name.startswith(".")]  # no temporary folder left

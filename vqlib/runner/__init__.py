@@ -1,0 +1,1 @@
+"""The runner: chapters as notebooks, the book build, sweeps, parallel execution and the results computation."""
