@@ -86,6 +86,11 @@ def task_key(study: str, task: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
+def file_hash(path: Path) -> str:
+    """sha256 of a stored file: meta.json records it, so an edited table is found without recomputing it."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
 class Store:
     """A folder of stored tasks: `<root>/<study>/<key>/{meta.json, <table>.parquet}`."""
 
@@ -114,7 +119,9 @@ class Store:
         try:
             for name, frame in tables.items():
                 frame.reset_index(drop=True).to_parquet(tmp / f"{name}.parquet", index=False)
-            (tmp / "meta.json").write_text(json.dumps(_meta(study, key, task, list(tables), seconds), indent=1, sort_keys=True) + "\n")
+            meta = _meta(study, key, task, list(tables), seconds)
+            meta["sha256"] = {n: file_hash(tmp / f"{n}.parquet") for n in tables}
+            (tmp / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
             if final.exists():  # FORCE: move the old copy aside first, so one of the two is always complete
                 old = Path(tempfile.mkdtemp(prefix=f".old-{key}-", dir=final.parent))
                 os.rename(final, old / "x")

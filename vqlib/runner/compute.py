@@ -39,7 +39,7 @@ class Task:
 
     def label(self) -> str:
         """A short name for progress and error lines."""
-        split = {k: v for k, v in self.params.items() if k in ("regime", "part", "K", "spectrum", "beta", "start")}
+        split = {k: v for k, v in self.params.items() if k in ("regime", "part", "spectrum", "start")}
         return f"{self.study} {split}" if split else self.study
 
 

@@ -1,0 +1,123 @@
+"""The results store: content keys, atomic writes, run-local stores, and the verifier's failures."""
+
+from __future__ import annotations
+
+import json
+import types
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from vqlib import results, store
+from vqlib.runner import compute as compute_mod
+from vqlib.runner import verify
+
+CALLS: list[dict] = []
+
+
+def _toy_compute(task, device):
+    """A deterministic stand-in study: per seed, a smooth value, a chaotic count and a timing."""
+    CALLS.append(task)
+    rng = np.random.default_rng(task["seed"] + (task["regime"] == "b"))
+    n = task["seeds"]
+    return {"final": pd.DataFrame({"regime": task["regime"], "method": "ste", "seed": np.arange(n),
+                                   "mse": rng.normal(1.0, 0.1, n), "dead_codes": rng.integers(0, 6, n), "seconds": rng.random(n)})}
+
+
+TOY = types.SimpleNamespace(
+    PARAMS=("seeds", "seed", "regimes"),
+    tasks=lambda p: [{"seeds": p["seeds"], "seed": p["seed"], "regime": r} for r in p["regimes"]],
+    compute=_toy_compute, SPREAD=("dead_codes",), UNVERIFIED=("seconds",),
+)
+
+
+@pytest.fixture
+def toy(monkeypatch, tmp_path):
+    """The toy study registered as 'toy', results/ in a temporary folder."""
+    real = results.study_module
+    monkeypatch.setattr(results, "study_module", lambda s: TOY if s == "toy" else real(s))
+    monkeypatch.setattr(results, "RESULTS", tmp_path / "results")
+    monkeypatch.delenv(results.RUN_STORE_ENV, raising=False)
+    monkeypatch.delenv(results.READONLY_ENV, raising=False)
+    CALLS.clear()
+    return {"seeds": 8, "seed": 0, "regimes": ["a", "b"], "unrelated": 1}
+
+
+def test_load_computes_once_then_reads(toy, tmp_path):
+    first = results.load("toy", toy)
+    assert len(CALLS) == 2 and list(first["final"].regime.unique()) == ["a", "b"]
+    again = results.load("toy", toy)
+    assert len(CALLS) == 2  # read, not recomputed
+    pd.testing.assert_frame_equal(first["final"], again["final"])
+    folders = list((tmp_path / "results" / "toy").iterdir())
+    assert len(folders) == 2 and not [f for f in folders if f.name.startswith(".")]  # no temporary folder left
+    meta = json.loads((folders[0] / "meta.json").read_text())
+    assert {"task", "versions", "machine", "wall_seconds", "sha256", "code"} <= set(meta)
+
+
+def test_key_depends_on_what_changes_results_only(toy):
+    task = TOY.tasks(results.study_params("toy", toy))[0]
+    assert store.task_key("toy", task) == store.task_key("toy", dict(reversed(task.items())))  # order-free
+    assert store.task_key("toy", task) != store.task_key("toy", {**task, "seeds": 9})
+    assert "unrelated" not in results.study_params("toy", toy)  # a parameter the study does not read is not in its key
+    code = store.code_files("vqlib.studies.testbed")
+    assert {"vqlib.studies.testbed", "vqlib.studies.common", "vqlib.grid", "vqlib.train"} <= set(code)
+    assert not {"vqlib.report", "vqlib.plotting", "vqlib.claims", "vqlib.results"} & set(code)  # prose and display are not inputs
+
+
+def test_run_local_store_and_readonly(toy, tmp_path, monkeypatch):
+    results.load("toy", {**toy, "regimes": ["a"]})
+    monkeypatch.setenv(results.RUN_STORE_ENV, str(tmp_path / "run"))
+    results.load("toy", toy)  # 'a' read from results/, 'b' computed into the run-local store
+    assert len(list((tmp_path / "results" / "toy").iterdir())) == 1 and len(list((tmp_path / "run" / "toy").iterdir())) == 1
+    monkeypatch.setenv(results.READONLY_ENV, "1")
+    with pytest.raises(results.StaleResults, match="make results"):
+        results.load("toy", {**toy, "seeds": 3})
+
+
+def test_an_interrupted_write_leaves_nothing(toy, tmp_path):
+    s = store.Store(tmp_path / "s")
+    bad = {"final": pd.DataFrame({"x": [object()]})}  # not storable: the write fails half-way
+    with pytest.raises(Exception):
+        s.write("toy", "k", {"a": 1}, bad, 0.0)
+    assert not s.has("toy", "k") and list((tmp_path / "s" / "toy").iterdir()) == []
+
+
+def _stored(toy, monkeypatch):
+    monkeypatch.setattr(compute_mod, "canonical_tasks", lambda only=None: [compute_mod.Task("toy", "toy", t) for t in TOY.tasks(toy)])
+    results.load("toy", toy)
+    return store.Store(results.RESULTS), compute_mod.canonical_tasks()
+
+
+def test_verify_passes_on_fresh_results_and_ignores_timings(toy, monkeypatch, capsys):
+    s, tasks = _stored(toy, monkeypatch)
+    assert verify.integrity(s, tasks) == []
+    n, problems = verify.reproduce(s, tasks[0])
+    assert problems == [] and n == 8 * 5  # five compared columns (seconds is never compared)
+
+
+def test_verify_finds_a_moved_value_a_changed_file_and_a_stale_key(toy, monkeypatch):
+    s, tasks = _stored(toy, monkeypatch)
+    frame = s.read("toy", tasks[0].key)["final"]
+    moved = frame.assign(mse=frame.mse * (1 + 2 * verify.RTOL))
+    assert verify.compare(frame, moved, {"dead_codes"}, {"seconds"})[1]  # a smooth value beyond tolerance
+    within = frame.assign(mse=frame.mse * (1 + verify.RTOL / 10), dead_codes=frame.dead_codes + 1, seconds=0.0)
+    assert verify.compare(frame, within, {"dead_codes"}, {"seconds"})[1] == []  # chaotic count within the seeds' spread
+    wild = frame.assign(dead_codes=frame.dead_codes + 100)
+    assert verify.compare(frame, wild, {"dead_codes"}, {"seconds"})[1]  # ... but not far outside it
+    moved.to_parquet(s.path("toy", tasks[0].key) / "final.parquet", index=False)
+    assert any("changed since it was computed" in p for p in verify.integrity(s, tasks))
+    meta_path = s.path("toy", tasks[1].key) / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta["task"]["seeds"] = 7  # the stored folder no longer matches its inputs
+    meta_path.write_text(json.dumps(meta))
+    assert any("does not match its inputs" in p for p in verify.integrity(s, tasks))
+
+
+def test_sample_takes_the_cheapest_per_regime_within_budget(toy, monkeypatch):
+    s, tasks = _stored(toy, monkeypatch)
+    chosen, left = verify.sample(s, tasks, budget=0.0)
+    assert len(chosen) == 1 and len(left) == 1  # one task always; the rest over budget are named
+    chosen, left = verify.sample(s, tasks, budget=1e9)
+    assert {t.params["regime"] for t in chosen} == {"a", "b"} and left == []
