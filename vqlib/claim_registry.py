@@ -1,0 +1,273 @@
+"""The seed claims as data: each written once (id, source, the seed's words and value, metric, kind, margin).
+
+The schema (ClaimSpec) and the registry (CLAIMS); the one evaluator that judges a claim on a result frame is
+vqlib.claims.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from vqlib.stats import sig
+
+KINDS = ("equivalence", "directional", "size")
+
+
+@dataclass(frozen=True)
+class ClaimSpec:
+    """One seed claim, written once: what it says, where, and how a result frame decides it."""
+
+    id: str
+    source: str  # seed document and section
+    quote: str  # the seed's words
+    seed_value: str  # the seed's number as the seed gives it ("" when qualitative)
+    metric: str  # column of the result frame
+    kind: str  # one of KINDS
+    b: str | tuple[str, ...]  # the method(s) the claim is about
+    a: str | None = None  # the paired reference method (None: a level of b itself)
+    margin: float = 0.0  # equivalence: ±δ; size: the threshold t (in the units compared)
+    sign: int = 1  # directional/size: +1 "b above a (or above t)", −1 "below"
+    relative: bool = False  # compare (b − a)/a per seed instead of b − a
+    reduction: bool = False  # compare 1 − mean(b)/mean(a), paired bootstrap CI (stats.reduction_bootstrap)
+    where: tuple[dict, ...] = field(default_factory=lambda: ({},))  # the cases: column filters on the frame
+    section: str = ""  # label of the section that measures it
+    scale: float = 1.0  # display factor (100: fractions shown in %)
+    unit: str = ""  # display unit after scaling
+    also: tuple["ClaimSpec", ...] = ()  # further conditions on other metrics, all of which must hold too
+    combine: str = "all"  # over the cases: "all" must hold, or "any" ("up to", "at some K") suffices
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"kind must be one of {list(KINDS)}, got {self.kind!r}")
+        if self.sign not in (1, -1):
+            raise ValueError(f"sign must be +1 or −1, got {self.sign!r}")
+        if self.combine not in ("all", "any"):
+            raise ValueError(f"combine must be 'all' or 'any', got {self.combine!r}")
+        if self.kind == "equivalence" and self.margin <= 0:
+            raise ValueError(f"an equivalence claim needs a margin > 0, got {self.margin}")
+
+    def criterion(self) -> str:
+        """The decision rule in words (shown in the verdict table)."""
+        what = f"{self.metric} of {_names(self.b)}" + (f" − {self.a}" + (" (relative)" if self.relative else "") if self.a else "")
+        if self.reduction:
+            what = f"the reduction 1 − {self.metric}({_names(self.b)}) / {self.metric}({self.a}) (paired bootstrap)"
+        cases = "" if self.where == ({},) else f" at {'every' if self.combine == 'all' else 'some'} case (" + "; ".join(_case(w) for w in self.where) + ")"
+        m = f"{sig(self.margin * self.scale)}{self.unit}"
+        if self.kind == "equivalence":
+            rule = f"95 % CI of {what} inside ±{m} → holds, entirely outside → does not hold, else inconclusive"
+        elif self.kind == "directional":
+            side = "above" if self.sign > 0 else "below"
+            rule = f"95 % CI of {what} entirely {side} 0 → holds, entirely on the other side or 0 → does not hold, else inconclusive"
+        else:
+            side = "at or above" if self.sign > 0 else "at or below"
+            rule = f"95 % CI of {what} entirely {side} {m} → holds, entirely beyond it → does not hold, else inconclusive"
+        return rule + cases + "".join(f"; and {p.criterion()}" for p in self.also)
+
+
+def _names(b) -> str:
+    return b if isinstance(b, str) else ", ".join(b)
+
+
+def _case(w: dict) -> str:
+    return ", ".join(f"{k} = {v}" for k, v in w.items()) or "all"
+
+
+
+_TB = "000 §5 (Performance Metrics)"
+#: Dead codes count as similar when the paired difference lies within ±10 percentage points of K.
+DEAD_MARGIN_PCT = 10.0
+ROT = "projection"  # the seeds' "rotation"
+
+
+def _ks(*K: int) -> tuple[dict, ...]:
+    return tuple({"K": k} for k in K)
+
+
+def _scale_claims() -> list[ClaimSpec]:
+    """The codebook-size claims (book/scale.md): K = 8, 16 small; 32, 64, 128 large (the chapter's K_list)."""
+    ev, large, small = "002 Empirical Evidence", _ks(32, 64, 128), _ks(8, 16)
+    pct = dict(scale=100, unit=" %")
+
+    def mse_equal(where):
+        return ClaimSpec("", "", "", "", "recon_mse", "equivalence", ROT, "ste", margin=MSE_MARGIN, relative=True, where=where, **pct)
+
+    def dead_equal(where):
+        return ClaimSpec("", "", "", "", "dead_pct", "equivalence", ROT, "ste", margin=DEAD_MARGIN_PCT, where=where, unit=" pp")
+
+    def mse_not_worse(where, b=ROT, a="ste"):
+        return ClaimSpec("", "", "", "", "recon_mse", "size", b, a, margin=MSE_MARGIN, sign=-1, relative=True, where=where, **pct)
+
+    return [
+        ClaimSpec("scale-85-fewer-dead", "000 §1; " + ev, "Large codebooks (K ≥ 32): 85 % fewer dead codes with rotation than with STE",
+                  "85 %", "dead_codes", "size", ROT, "ste", margin=0.85, reduction=True, where=large, section="scale-paired", **pct),
+        ClaimSpec("scale-small-negligible", "002 When Both Perform Similarly",
+                  "Small codebooks (K ≤ 16): negligible difference between rotation and STE", "", "dead_pct", "equivalence", ROT, "ste",
+                  margin=DEAD_MARGIN_PCT, where=small, section="scale-paired", unit=" pp", also=(mse_equal(small),)),
+        ClaimSpec("scale-k64-dead", "002 Performance Summary", "Dead codes at K = 64: 25.7 (STE) vs 3.0 (rotation), an 88 % reduction",
+                  "25.7 vs 3.0 (88 %)", "dead_codes", "size", ROT, "ste", margin=0.88, reduction=True, where=_ks(64),
+                  section="scale-paired", **pct),
+        ClaimSpec("scale-k32-entropy", "002 Performance Summary", "Entropy at K = 32: 2.93 bits (STE) vs 3.25 (rotation), an 11 % increase",
+                  "2.93 vs 3.25 (+11 %)", "entropy_bits", "size", ROT, "ste", margin=0.11, relative=True, where=_ks(32),
+                  section="scale-paired", **pct),
+        ClaimSpec("scale-equal-quality", "000 §1; 002 Bottom Line", "Rotation keeps reconstruction quality equivalent to STE's (at every codebook size)",
+                  "", "recon_mse", "equivalence", ROT, "ste", margin=MSE_MARGIN, relative=True, where=small + large,
+                  section="scale-paired", **pct),
+        ClaimSpec("scale-linear-gaussian-similar", "000 §4",
+                  "Linear Gaussian experiments: STE and rotation give similar results (geometric difference less pronounced)", "",
+                  "dead_pct", "equivalence", ROT, "ste", margin=DEAD_MARGIN_PCT, where=_ks(32), section="scale-paired", unit=" pp",
+                  also=(mse_equal(_ks(32)),)),
+        ClaimSpec("scale-utilization", "000 §1; 002 Bottom Line; 002 Validation Checklist",
+                  "Rotation significantly improves codebook utilization, especially at scale (checklist: \"codebook utilization improved\")",
+                  "", "dead_codes", "directional", ROT, "ste", sign=-1, where=large, section="scale-paired",
+                  also=(ClaimSpec("", "", "", "", "perplexity", "directional", ROT, "ste", where=large),)),
+        ClaimSpec("scale-large-k", "002 Validation Checklist", "Scales to large K", "", "dead_codes", "directional", ROT, "ste", sign=-1,
+                  where=_ks(128), section="scale-paired"),
+        ClaimSpec("scale-up-to-88", "002 One-Sentence Summary", "Rotation reduces dead codes by up to 88 % without sacrificing quality",
+                  "up to 88 %", "dead_codes", "size", ROT, "ste", margin=0.88, reduction=True, where=large, combine="any",
+                  section="scale-paired", also=(mse_not_worse(large),), **pct),
+        ClaimSpec("scale-estimator-matters", "002 Academic Contribution",
+                  "Gradient estimator choice critically affects discrete representation learning", "", "dead_pct", "size",
+                  (ROT, "rotation_trick"), "ste", margin=-DEAD_MARGIN_PCT, sign=-1, where=small + large, combine="any",
+                  section="scale-paired", unit=" pp"),
+        ClaimSpec("scale-rec-production", "002 Practical Recommendations", "Use rotation at production scale (K > 16 codes)", "",
+                  "dead_codes", "directional", ROT, "ste", sign=-1, where=large, section="scale-paired", also=(mse_not_worse(large),)),
+        ClaimSpec("scale-rec-small", "002 Practical Recommendations", "Stick with STE for small codebooks (K ≤ 8)", "",
+                  "dead_pct", "size", "ste", ROT, margin=DEAD_MARGIN_PCT, sign=-1, where=_ks(8), section="scale-paired", unit=" pp",
+                  also=(mse_not_worse(_ks(8), "ste", ROT),)),
+        ClaimSpec("scale-rec-all-active", "002 Practical Recommendations", "Use rotation for resource efficiency, when all codes must be active",
+                  "", "dead_codes", "size", ROT, None, margin=1.0, sign=-1, where=large, section="scale-results"),
+        ClaimSpec("scale-3-seeds", "002 Validation Checklist", "Statistical significance (3+ seeds)", "3+ seeds", "dead_codes",
+                  "directional", ROT, "ste", sign=-1, where=({"K": 64, "first_3_seeds": True}, {"K": 64}), section="scale-paired"),
+    ]
+#: Reconstruction MSE counts as equivalent when the paired relative difference lies within ±2 %.
+MSE_MARGIN = 0.02
+#: Steps to a common target count as comparable when the paired relative difference lies within ±20 %.
+SPEED_MARGIN = 0.20
+#: book/commitment_noise.md: the β values below / at or above the seeds' 0.25 and 0.5, the noise levels (chapter defaults).
+LOW_BETAS, STRONG_BETAS = (0.1,), (1.0,)
+SIGMAS, CLEAN_SIGMA, HIGH_SIGMAS = (0.0, 0.1, 0.4), 0.0, (0.4,)
+#: The collapsed starts of book/commitment_noise.md (experiments.STARTS): z shrunk onto the origin, or codes pushed out of the data.
+COLLAPSED = ("collapsed", "collapsed_far")
+
+
+def _cases(sweep: str, key: str, vals, starts=("standard",)) -> tuple[dict, ...]:
+    return tuple({"sweep": sweep, "start": st, key: v} for st in starts for v in vals)
+
+
+def _commitment_noise_claims() -> list[ClaimSpec]:
+    """The β and σ claims (book/commitment_noise.md): frame with columns sweep ('beta'/'sigma'/'beta_range'), start, beta, sigma."""
+    wb, pr, rec = "002 When Rotation Wins Big", "002 Practical Recommendations", "commitment-collapse"
+    pct = dict(scale=100, unit=" %")
+
+    def dead_eq(where):
+        return ClaimSpec("", "", "", "", "dead_pct", "equivalence", ROT, "ste", margin=DEAD_MARGIN_PCT, where=where, unit=" pp")
+
+    def mse_eq(where):
+        return ClaimSpec("", "", "", "", "recon_mse", "equivalence", ROT, "ste", margin=MSE_MARGIN, relative=True, where=where, **pct)
+
+    def not_worse(where, b=ROT, a="ste"):
+        return (ClaimSpec("", "", "", "", "dead_pct", "size", b, a, margin=DEAD_MARGIN_PCT, sign=-1, where=where, unit=" pp"),
+                ClaimSpec("", "", "", "", "recon_mse", "size", b, a, margin=MSE_MARGIN, sign=-1, relative=True, where=where, **pct))
+
+    low_col = _cases("beta", "beta", LOW_BETAS, COLLAPSED)
+    strong_all = _cases("beta", "beta", STRONG_BETAS, ("standard",) + COLLAPSED)
+    low_std, strong_std = _cases("beta", "beta", LOW_BETAS), _cases("beta", "beta", STRONG_BETAS)
+    all_sig, high = _cases("sigma", "sigma", SIGMAS), _cases("sigma", "sigma", HIGH_SIGMAS)
+    clean = _cases("sigma", "sigma", (CLEAN_SIGMA,))
+    return [
+        ClaimSpec("commitment-low-collapse", wb, "Low commitment (β < 0.25): rotation recovers faster from collapse", "",
+                  "mean_dead_fraction", "directional", ROT, "ste", sign=-1, where=low_col, section=rec, **pct),
+        ClaimSpec("commitment-strong", "002 When Both Perform Similarly",
+                  "Strong commitment (β ≥ 0.5): commitment dominates gradient effects, both estimators perform similarly", "",
+                  "dead_pct", "equivalence", ROT, "ste", margin=DEAD_MARGIN_PCT, where=strong_all, section=rec, unit=" pp",
+                  also=(mse_eq(strong_std),)),
+        ClaimSpec("commitment-recovery-speed", "000 §5 (Insight)", "The gradient methods differ in dead-code recovery speed "
+                  "(read in the seeds' direction: rotation recovers faster at some β)", "", "mean_dead_fraction", "directional", ROT, "ste",
+                  sign=-1, where=_cases("beta", "beta", LOW_BETAS + STRONG_BETAS, COLLAPSED), combine="any", section=rec, **pct),
+        ClaimSpec("commitment-robustness", "000 §5 (Insight)", "The gradient methods differ in robustness to hyperparameters (read as: "
+                  "rotation's final dead codes move less across the β sweep than STE's)", "", "dead_range", "directional", ROT, "ste",
+                  sign=-1, where=({"sweep": "beta_range"},), section=rec),
+        ClaimSpec("commitment-rec-low", pr, "Use rotation at low commitment (exploring β < 0.25)", "", "dead_codes", "directional",
+                  ROT, "ste", sign=-1, where=low_std, section="commitment-noise-paired", also=not_worse(low_std)[1:]),
+        ClaimSpec("commitment-rec-high", pr, "Stick with STE at high commitment (β ≥ 0.5 already enforced)", "", "dead_pct", "size",
+                  "ste", ROT, margin=DEAD_MARGIN_PCT, sign=-1, where=strong_std, section="commitment-noise-paired", unit=" pp",
+                  also=not_worse(strong_std, "ste", ROT)[1:]),
+        ClaimSpec("noise-clean", wb, "Clean data (σ → 0): rotation gives better entropy without overfitting", "", "entropy_bits",
+                  "directional", ROT, "ste", where=clean, section="noise-sweep",
+                  also=(ClaimSpec("", "", "", "", "overfit", "size", ROT, None, margin=MSE_MARGIN, sign=-1, where=clean, **pct),)),
+        ClaimSpec("noise-high", "002 When Both Perform Similarly", "High noise (σ > 0.2): both estimators converge to similar solutions",
+                  "", "dead_pct", "equivalence", ROT, "ste", margin=DEAD_MARGIN_PCT, where=high, section="noise-sweep", unit=" pp",
+                  also=(mse_eq(high),)),
+        ClaimSpec("noise-robust", "002 Validation Checklist", "Robust across noise levels (rotation not worse than STE at any σ)", "",
+                  "dead_pct", "size", ROT, "ste", margin=DEAD_MARGIN_PCT, sign=-1, where=all_sig, section="noise-sweep", unit=" pp",
+                  also=not_worse(all_sig)[1:]),
+    ]
+
+
+def _convergence_claims() -> list[ClaimSpec]:
+    """The long-run claims (book/convergence.md): one row per (K, method, seed) after the regime's budget."""
+    src, cv, pct = "002 Performance Summary", "convergence-curves", dict(scale=100, unit=" %")
+    trio, ks = (ROT, "rotation_trick"), _ks(32, 64)
+    return [
+        ClaimSpec("convergence-speed", "000 §1; " + src, "Convergence: similar speed for rotation and STE (\"~same\", \"comparable\")",
+                  "~same", "steps_to_target", "equivalence", ROT, "ste", margin=SPEED_MARGIN, relative=True, where=_ks(32),
+                  section=cv, **pct),
+        ClaimSpec("convergence-diversity", "000 §1", "Rotation maintains better code diversity during training", "",
+                  "mean_perplexity", "directional", ROT, "ste", where=_ks(32), section=cv),
+        ClaimSpec("convergence-utilization-differs", "000 §5 (Insight)", "The gradient methods differ in code utilization during "
+                  "training (read in the seeds' direction: rotation or the rotation trick keeps a higher perplexity)", "",
+                  "mean_perplexity", "directional", trio, "ste", where=_ks(32), combine="any", section=cv),
+        ClaimSpec("convergence-final", "000 §5 (Insight)", "All gradient methods converge to similar final performance", "",
+                  "recon_mse", "equivalence", trio, "ste", margin=MSE_MARGIN, relative=True, where=ks, section=cv, **pct),
+        ClaimSpec("convergence-lloyd", "002 Theoretical Insight", "Lloyd's algorithm: rotation better approaches k-means fixed points",
+                  "", "lloyd_gain", "directional", ROT, "ste", sign=-1, where=ks, section=cv, **pct),
+        ClaimSpec("convergence-long-85", "000 §1; 002 Empirical Evidence", "Large codebooks (K ≥ 32): 85 % fewer dead codes "
+                  "(re-tested after a long run)", "85 %", "dead_codes", "size", ROT, "ste", margin=0.85, reduction=True, where=ks,
+                  section=cv, **pct),
+        ClaimSpec("convergence-long-entropy", src, "Entropy at K = 32: 2.93 (STE) vs 3.25 (rotation), +11 % (re-tested after a long run)",
+                  "2.93 vs 3.25 (+11 %)", "entropy_bits", "size", ROT, "ste", margin=0.11, relative=True, where=_ks(32), section=cv, **pct),
+    ]
+
+
+CLAIMS: dict[str, ClaimSpec] = {
+    c.id: c
+    for c in [
+        ClaimSpec("testbed-equal-mse", _TB, "Rotation and STE reach equivalent reconstruction MSE (2.4479 vs 2.4475)", "+0.02 %",
+                  "recon_mse", "equivalence", "projection", "ste", margin=MSE_MARGIN, relative=True, section="testbed",
+                  scale=100, unit=" %"),
+        ClaimSpec("testbed-manual-ste", _TB, "Manual STE is worse than autograd STE (2.4577 vs 2.4475)", "+0.42 %",
+                  "recon_mse", "directional", "ste_manual", "ste", relative=True, section="testbed", scale=100, unit=" %"),
+        ClaimSpec("testbed-usage", _TB, "Every method uses about 99 % of its 32 codes", "99.0–99.1 %",
+                  "usage_pct", "size", ("ste", "projection", "ste_manual", "pca_lloyd"), margin=97.0, section="testbed",
+                  unit=" %"),
+        ClaimSpec("testbed-pca-lloyd", _TB, "PCA + Lloyd is slightly worse than gradient training (2.4893 vs 2.4475)", "+1.7 %",
+                  "recon_mse", "directional", "pca_lloyd", "ste", relative=True, section="testbed", scale=100, unit=" %"),
+        *_scale_claims(),
+        *_commitment_noise_claims(),
+        *_convergence_claims(),
+        ClaimSpec("subspace-dead", "002 Cleanest Experimental Settings 1",
+                  "Linear subspace recovery (d = 256, r = 4, K = 32): rotation has 0 dead codes vs 5.7 for STE", "0 vs 5.7",
+                  "dead_codes", "size", ROT, None, margin=1.0, sign=-1, section="subspace-paired",
+                  also=(ClaimSpec("", "", "", "", "dead_codes", "directional", ROT, "ste", sign=-1),)),
+        ClaimSpec("subspace-maintained", "002 Validation Checklist", "Subspace recovery maintained (rotation recovers the subspace as well as STE)",
+                  "", "leakage_pct", "size", ROT, "ste", margin=1.0, sign=-1, section="subspace-paired", unit=" pp"),
+        ClaimSpec("subspace-pure-vq", "002 Cleanest Experimental Settings 1",
+                  "Interpretation: a pure VQ-layer improvement (fewer dead codes at no cost in reconstruction)", "", "recon_mse",
+                  "equivalence", ROT, "ste", margin=MSE_MARGIN, relative=True, section="subspace-paired", scale=100, unit=" %",
+                  also=(ClaimSpec("", "", "", "", "dead_codes", "directional", ROT, "ste", sign=-1),)),
+        ClaimSpec("multimodal-purity", "002 Cleanest Experimental Settings 3; 002 Validation Checklist",
+                  "Multi-modal data (8 Gaussian clusters, K = 32): rotation achieves better cluster purity (0.795 vs 0.768); it better "
+                  "handles discrete structure", "0.795 vs 0.768", "purity", "directional", ROT, "ste", section="multimodal-results"),
+        ClaimSpec("multimodal-kmeans", "002 Validation Checklist", "K-means baseline comparison (rotation holds up against a k-means codebook)",
+                  "", "purity", "size", ROT, "pca_lloyd", margin=-0.02, section="multimodal-results",
+                  also=(ClaimSpec("", "", "", "", "recon_mse", "size", ROT, "pca_lloyd", margin=MSE_MARGIN, sign=-1, relative=True,
+                                  scale=100, unit=" %"),)),
+    ]
+}
+
+
+def get(claim_id: str) -> ClaimSpec:
+    """The registered claim `claim_id` (a clear error naming the known ones otherwise)."""
+    if claim_id not in CLAIMS:
+        raise ValueError(f"unknown claim {claim_id!r}; registered: {sorted(CLAIMS)}")
+    return CLAIMS[claim_id]
