@@ -117,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scheduler", metavar="ADDRESS", help="an existing Dask scheduler, e.g. tcp://host:8786")
     parser.add_argument("--only", action="append", metavar="STUDY", help="only this study (repeatable)")
     parser.add_argument("--list", action="store_true", help="list the canonical tasks and whether they are stored")
+    parser.add_argument("--store", metavar="DIR", help="compute into this store instead of results/ (e.g. to time a run)")
     args = parser.parse_args(argv)
     import os
 
@@ -129,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         if s not in known:
             print(f"error: --only {s!r} is not a study; studies: {', '.join(known)}", file=sys.stderr)
             return 2
-    store = Store(RESULTS)
+    store = Store(Path(args.store).resolve() if args.store else RESULTS)
     tasks = canonical_tasks(args.only)
     if args.list:
         for t in tasks:
@@ -147,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     if errors:
         print(f"{len(errors)} task(s) failed:\n" + "\n".join(f"  {e}" for e in errors), file=sys.stderr)
         return 1
-    if not args.only:
+    if not args.only and not args.store:
         for path in prune(store, tasks):
             print(f"removed stale {path.relative_to(ROOT)}", file=sys.stderr)
     return 0
