@@ -140,11 +140,19 @@ def main(argv: list[str] | None = None) -> int:
     todo = tasks if args.force else [t for t in tasks if not store.has(t.study, t.key)]
     print(f"{len(tasks)} tasks, {len(todo)} to compute on {'scheduler ' + args.scheduler if args.scheduler else f'{jobs} worker(s)'}",
           file=sys.stderr)
+    start = time.perf_counter()
     try:
         errors = run(todo, store, jobs, args.scheduler)
     except KeyboardInterrupt:
         print("interrupted: completed tasks are stored; the next call computes the rest", file=sys.stderr)
         return 130
+    cost: dict[str, float] = {}
+    for t in todo:
+        if store.has(t.study, t.key):
+            cost[t.study] = cost.get(t.study, 0.0) + store.meta(t.study, t.key)["wall_seconds"]
+    if todo:
+        print(f"computed in {time.perf_counter() - start:.0f} s wall; task seconds per study: "
+              + ", ".join(f"{s} {c:.0f}" for s, c in cost.items()), file=sys.stderr)
     if errors:
         print(f"{len(errors)} task(s) failed:\n" + "\n".join(f"  {e}" for e in errors), file=sys.stderr)
         return 1
