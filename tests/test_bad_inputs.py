@@ -9,10 +9,11 @@ import math
 import pytest
 import torch
 
-from vqlib import data, estimators, experiments, init, params, quantize, run, stats
+from vqlib import data, estimators, init, params, quantize, run, stats
 from vqlib.runner import chapters
 from vqlib.checks import resolve_device
 from vqlib.models import LinearVQ
+from vqlib.studies import common
 from vqlib.train import train
 
 CHAPTER = chapters.ROOT / "book" / "testbed.md"
@@ -48,7 +49,7 @@ LIBRARY = [
     ("K-above-training-set-kmeans", lambda: init.kmeans(_x(N=10), 20), ValueError, ["K must be an integer in [1, 10]", "got 20"]),
     ("K-above-n_train-params", lambda: params.check({"K": 500, "n_train": 400, "kmeans_iters": 5}), ValueError, ["K must be at most n_train = 400", "got K = 500"]),
     ("m-above-D-params", lambda: params.check({"D": 4, "m": 8}), ValueError, ["m (the latent dimension) must be at most D = 4", "got m = 8"]),
-    ("m-above-D-testbed", lambda: experiments.testbed_data(2, 4, 8, 0.1, 4.0, 0.5, 100, 100, 0, torch.device("cpu")), ValueError, ["m (the latent dimension", "at most D"]),
+    ("m-above-D-testbed", lambda: common.testbed_data(2, 4, 8, 0.1, 4.0, 0.5, 100, 100, 0, torch.device("cpu")), ValueError, ["m (the latent dimension", "at most D"]),
     ("m-above-D-pca", lambda: init.pca(_x(m=3), 5), ValueError, ["m must be an integer in [1, 3]"]),
     ("beta-negative", lambda: _train(beta=-0.5), ValueError, ["beta must be a finite number in [0.0, inf]", "-0.5"]),
     ("steps-zero", lambda: _train(steps=0), ValueError, ["steps must be an integer in [1, inf]"]),
@@ -79,6 +80,10 @@ LIBRARY = [
     ("distances-cannot-fit", lambda: params.check({"seeds": 100, "n_train": 10**6, "K_list": [16, 10**5]}), ValueError,
      ["K_list (100000)", "lower n_train, K_list or seeds"]),
     ("lr-nan", lambda: params.check({"lr": math.nan}), ValueError, ["lr must be a finite number in (0.0, inf]", "nan"]),
+    ("geometry-estimators-missing", lambda: params.check({"K_2d": 4, "estimators": ["ste", "rotation_trick"]}), ValueError,
+     ["estimators must include ste, projection, rotation_trick", "missing ['projection']"]),
+    ("K_2d-above-n_train", lambda: params.check({"K_2d": 50, "n_train": 20}), ValueError, ["K_2d must be at most n_train = 20", "got K_2d = 50"]),
+    ("geometry-dims-below-two", lambda: params.check({"K_2d": 4, "dims": [2, 1]}), ValueError, ["dims[1] must be at least 2", "got 1"]),
 ]
 
 

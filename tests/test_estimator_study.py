@@ -12,6 +12,7 @@ from vqlib import criteria, data, experiments, grid, init, metrics, params, stat
 from vqlib import estimators as est
 from vqlib.models import LinearVQ
 from vqlib.restart import DeadCodeRestart
+from vqlib.studies import common
 
 
 def _randn(*shape, seed=0):
@@ -265,14 +266,14 @@ def test_slices_are_checked():
 
 @pytest.fixture(scope="module")
 def small_tb():
-    experiments.setup("cpu")
-    return experiments.testbed_data(3, 16, 3, 0.1, 4.0, 0.5, 2000, 500, 0, torch.device("cpu"))
+    torch.set_num_threads(1)
+    return common.testbed_data(3, 16, 3, 0.1, 4.0, 0.5, 2000, 500, 0, torch.device("cpu"))
 
 
 def test_grid_reproduces_the_reference_training_loop(small_tb):
     names = ["ste", "projection", "rotation_trick"]
-    ref = experiments.train_estimators(small_tb, 8, names, 30, 64, 1e-2, 0.25, 0, 0)
-    run = experiments.estimator_grid([small_tb], 8, names, [0.25], 30, 64, 1e-2, 0, 0)
+    ref = common.train_estimators(small_tb, 8, names, 30, 64, 1e-2, 0.25, 0, 0)
+    run = common.estimator_grid([small_tb], 8, names, [0.25], 30, 64, 1e-2, 0, 0)
     a = ref[ref.step == 30].sort_values(["method", "seed"]).reset_index(drop=True)
     b = run.final.sort_values(["method", "seed"]).reset_index(drop=True)
     for col in ("recon_mse", "sq_error", "dead_codes", "entropy_bits", "subspace_distortion"):
@@ -280,14 +281,14 @@ def test_grid_reproduces_the_reference_training_loop(small_tb):
 
 
 def test_slices_do_not_interact(small_tb):
-    alone = experiments.estimator_grid([small_tb], 8, ["ste"], [0.25], 25, 64, 1e-2, 0, 0).final
-    mixed = experiments.estimator_grid([small_tb], 8, ["nsvq", "ste", "restart"], [0.25, 1.0], 25, 64, 1e-2, 0, 0).final
+    alone = common.estimator_grid([small_tb], 8, ["ste"], [0.25], 25, 64, 1e-2, 0, 0).final
+    mixed = common.estimator_grid([small_tb], 8, ["nsvq", "ste", "restart"], [0.25, 1.0], 25, 64, 1e-2, 0, 0).final
     mixed = mixed[(mixed.method == "ste") & (mixed.beta == 0.25)]
     np.testing.assert_allclose(mixed.sq_error.to_numpy(), alone.sq_error.to_numpy(), rtol=1e-4)
 
 
 def test_restart_method_revives_dead_codes(small_tb):
-    run = experiments.estimator_grid([small_tb], 16, ["ste", "restart"], [0.25], 150, 64, 1e-2, 0, 0, restart_window=10)
+    run = common.estimator_grid([small_tb], 16, ["ste", "restart"], [0.25], 150, 64, 1e-2, 0, 0, restart_window=10)
     f = run.final
     assert f[f.method == "restart"].dead_codes.max() == 0
     assert f[f.method == "ste"].dead_codes.sum() > 0  # STE leaves dead codes here (on some seeds), restart none
@@ -295,17 +296,17 @@ def test_restart_method_revives_dead_codes(small_tb):
 
 
 def test_collapsed_start_is_collapsed(small_tb):
-    run = experiments.estimator_grid([small_tb], 8, ["ste"], [0.25], 1, 64, 1e-2, 0, 0, starts=["standard", "collapsed"],
+    run = common.estimator_grid([small_tb], 8, ["ste"], [0.25], 1, 64, 1e-2, 0, 0, starts=["standard", "collapsed"],
                                      collapse_scale=0.001)
     h0 = run.history[run.history.step == 0]
     assert (h0[h0.start == "collapsed"].dead_codes >= 6).all()
     assert h0[h0.start == "collapsed"].dead_codes.mean() > h0[h0.start == "standard"].dead_codes.mean()
     with pytest.raises(ValueError, match="start must be one of"):
-        experiments.estimator_grid([small_tb], 8, ["ste"], [0.25], 1, 64, 1e-2, 0, 0, starts=["broken"])
+        common.estimator_grid([small_tb], 8, ["ste"], [0.25], 1, 64, 1e-2, 0, 0, starts=["broken"])
 
 
 def test_far_collapse_keeps_z_off_the_origin_and_kills_codes(small_tb):
-    run = experiments.estimator_grid([small_tb], 16, ["ste"], [0.25], 1, 64, 1e-2, 0, 0, starts=["standard", "collapsed_far"])
+    run = common.estimator_grid([small_tb], 16, ["ste"], [0.25], 1, 64, 1e-2, 0, 0, starts=["standard", "collapsed_far"])
     h0 = run.history[run.history.step == 0]
     assert h0[h0.start == "collapsed_far"].dead_codes.min() >= 4  # the codes pushed out of the data are not picked
     assert h0[h0.start == "collapsed_far"].dead_codes.mean() > h0[h0.start == "standard"].dead_codes.mean()
@@ -315,16 +316,16 @@ def test_far_collapse_keeps_z_off_the_origin_and_kills_codes(small_tb):
 
 
 def test_several_data_sets_are_trained_on_their_own_data(small_tb):
-    clean = experiments.testbed_data(3, 16, 3, 0.0, 4.0, 0.5, 2000, 500, 0, torch.device("cpu"))
-    run = experiments.estimator_grid([small_tb, clean], 8, ["ste"], [0.25], 5, 64, 1e-2, 0, 0)
-    single = experiments.estimator_grid([clean], 8, ["ste"], [0.25], 5, 64, 1e-2, 0, 0).final
+    clean = common.testbed_data(3, 16, 3, 0.0, 4.0, 0.5, 2000, 500, 0, torch.device("cpu"))
+    run = common.estimator_grid([small_tb, clean], 8, ["ste"], [0.25], 5, 64, 1e-2, 0, 0)
+    single = common.estimator_grid([clean], 8, ["ste"], [0.25], 5, 64, 1e-2, 0, 0).final
     both = run.final
     np.testing.assert_allclose(both[both.data == 1].sq_error.to_numpy(), single.sq_error.to_numpy(), rtol=1e-4)
     assert (both[both.data == 0].sq_error.to_numpy() > both[both.data == 1].sq_error.to_numpy()).all()
 
 
 def test_evaluate_training_sets_uses_the_training_vectors(small_tb):
-    run = experiments.estimator_grid([small_tb], 8, ["ste", "projection"], [0.25], 5, 64, 1e-2, 0, 0)
+    run = common.estimator_grid([small_tb], 8, ["ste", "projection"], [0.25], 5, 64, 1e-2, 0, 0)
     on_train = experiments.evaluate_training_sets(run, [small_tb])
     ref = run.model.evaluate(small_tb.x_train[torch.tensor(run.slices.seed.to_list())])
     np.testing.assert_allclose(on_train.recon_mse.to_numpy(), ref["recon_mse"].numpy(), rtol=1e-4)
@@ -333,7 +334,7 @@ def test_evaluate_training_sets_uses_the_training_vectors(small_tb):
 
 
 def test_lloyd_gain_is_zero_at_a_fixed_point_and_positive_away_from_it(small_tb):
-    run = experiments.estimator_grid([small_tb], 8, ["ste"], [0.25], 2, 64, 1e-2, 0, 0)
+    run = common.estimator_grid([small_tb], 8, ["ste"], [0.25], 2, 64, 1e-2, 0, 0)
     z = small_tb.x_eval @ run.model.encoder.detach().transpose(1, 2)
     with torch.no_grad():
         run.model.codebook.copy_(init.kmeans(z, 8, iters=300, seed=0))
@@ -345,7 +346,7 @@ def test_lloyd_gain_is_zero_at_a_fixed_point_and_positive_away_from_it(small_tb)
 
 def test_pca_lloyd_reports_purity_on_mixture_data():
     mix = data.gaussian_mixture(2, 8, 2, 4, 3.0, 0.2, 0.05, 2000, 1000, seed=0)
-    frame = experiments.pca_lloyd(mix, 8, 20, 0)
+    frame = common.pca_lloyd(mix, 8, 20, 0)
     assert ((frame.purity > 0.9) & (frame.purity <= 1.0)).all()  # well separated clusters, codes stay inside them
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import scipy.stats
 import torch
@@ -180,3 +181,73 @@ def update_statistics(names: list[str], x: torch.Tensor, E: torch.Tensor, W: tor
             )
         )
     return pd.concat(frames, ignore_index=True)
+
+
+# --- The geometry chapter's exact checks (cheap, in float64; each draws from the chapter's generator in turn) -------
+
+
+def autograd_check(names: list[str], dims: list[int], n: int, gen: torch.Generator) -> pd.DataFrame:
+    """Each estimator's full autograd Jacobian on n random pairs (z, q) per dimension against :func:`jacobian`.
+
+    Columns: estimator, m, max_abs_error (own-pair block against the formula), cross_terms (largest entry between pairs).
+    """
+    from functools import partial
+
+    rows = []
+    for name in names:
+        for m in dims:
+            z = torch.randn(n, m, generator=gen, dtype=torch.float64)
+            q = torch.randn(n, m, generator=gen, dtype=torch.float64)
+            full = torch.autograd.functional.jacobian(partial(get_estimator(name), q=q), z)  # (n, m, n, m)
+            blocks = full.diagonal(dim1=0, dim2=2).permute(2, 0, 1)  # ∂q̃_i/∂z_i for each pair i
+            own_pair = torch.eye(n, dtype=torch.bool)[:, None, :, None].expand_as(full)
+            rows.append({"estimator": name, "m": m, "max_abs_error": float((blocks - jacobian(name, z, q)).abs().max()),
+                         "cross_terms": float(full.masked_fill(own_pair, 0).abs().max())})  # pairs must not influence each other
+    return pd.DataFrame(rows)
+
+
+def matrix_checks(n: int, m: int, gen: torch.Generator) -> dict:
+    """On n random pairs in m dimensions: rank, idempotence, determinant and orthogonality of uuᵀ and of λR."""
+    z = torch.randn(n, m, generator=gen, dtype=torch.float64)
+    q = torch.randn(n, m, generator=gen, dtype=torch.float64)
+    eye = torch.eye(m, dtype=torch.float64)
+    P = jacobian("projection", z, q)
+    M = jacobian("rotation_trick", z, q)
+    R = M / (q.norm(dim=-1) / z.norm(dim=-1)).reshape(-1, 1, 1)
+    det_P, det_R = torch.linalg.det(P), torch.linalg.det(R)
+    return {"proj_ranks": torch.linalg.matrix_rank(P).unique().tolist(), "proj_idem": float((P @ P - P).abs().max()),
+            "proj_det": float(det_P.abs().max()), "proj_det_positive": bool((det_P > 0).all()),
+            "proj_orth": float((P.transpose(-1, -2) @ P - eye).abs().max()), "rot_orth": float((R.transpose(-1, -2) @ R - eye).abs().max()),
+            "rot_det_min": float(det_R.min()), "rot_det_max": float(det_R.max()), "rot_ranks": torch.linalg.matrix_rank(M).unique().tolist()}
+
+
+def isotropic_kept(dims: list[int], seeds: int, n: int, gen: torch.Generator) -> tuple[pd.DataFrame, dict[int, np.ndarray]]:
+    """κ of the seeds' estimator for z, q, g drawn isotropic: per-seed means (setting, m, theory, seed, kappa) and all values by m."""
+    frames, values = [], {}
+    for m in dims:
+        z, q, g = (torch.randn(seeds, n, m, generator=gen, dtype=torch.float64) for _ in range(3))
+        kappa = energy_kept("projection", z, q, g)  # (seeds, n)
+        values[m] = kappa.flatten().numpy()
+        frames.append(pd.DataFrame({"setting": "isotropic random g", "m": m, "theory": 1 / m, "seed": range(seeds),
+                                    "kappa": kappa.mean(-1).numpy()}))
+    return pd.concat(frames, ignore_index=True), values
+
+
+def limits(m: int, distances: list[float], gen: torch.Generator) -> tuple[pd.DataFrame, dict]:
+    """Jacobians as z approaches a random code q along two random unit directions (Frobenius norms), and the gradients at z = q.
+
+    Returns (one row per distance t: proj_to_I, proj_d1_d2, rot_to_I, rot_to_I_over_t; {grad_at_q_proj, grad_at_q_rot}).
+    """
+    q0 = torch.randn(m, generator=gen, dtype=torch.float64)
+    d1, d2 = (v / v.norm() for v in torch.randn(2, m, generator=gen, dtype=torch.float64))
+    eye = torch.eye(m, dtype=torch.float64)
+    rows = []
+    for t in distances:
+        p1, p2 = jacobian("projection", q0 + t * d1, q0), jacobian("projection", q0 + t * d2, q0)
+        rt = jacobian("rotation_trick", q0 + t * d1, q0)
+        rows.append({"t": t, "proj_to_I": float((p1 - eye).norm()), "proj_d1_d2": float((p1 - p2).norm()),
+                     "rot_to_I": float((rt - eye).norm()), "rot_to_I_over_t": float((rt - eye).norm()) / t if t > 0 else float("nan")})
+    g0 = torch.randn(m, generator=gen, dtype=torch.float64)
+    at_q = {"grad_at_q_proj": float(estimator_gradient("projection", q0, q0, g0).norm()),
+            "grad_at_q_rot": float((estimator_gradient("rotation_trick", q0, q0, g0) - g0).abs().max())}
+    return pd.DataFrame(rows), at_q

@@ -216,6 +216,8 @@ def check_consistent(params: dict[str, Any]) -> None:
             if k > params["code_n_train"]:
                 raise ValueError(f"code_K_list[{i}] must be at most code_n_train = {params['code_n_train']} "
                                  f"(data-sample codebooks pick codes from the training vectors), got {k}")
+    if "K_2d" in params:  # the geometry chapter
+        _check_geometry(params)
     inits = set(params.get("inits", [])) | ({params["init"]} if "init" in params else set())
     if "n_train" in params and ("kmeans_iters" in params or inits & _FROM_DATA):
         sizes = [("K", params["K"])] if "K" in params else []
@@ -227,6 +229,23 @@ def check_consistent(params: dict[str, Any]) -> None:
                     f"pick codes from the training vectors), got {name} = {k}"
                 )
 
+
+#: The estimators the geometry chapter's readings compare (its claims set the seeds' estimator against STE, and the
+#: rotation trick against STE).
+GEOMETRY_ESTIMATORS = ("ste", "projection", "rotation_trick")
+
+
+def _check_geometry(params: dict[str, Any]) -> None:
+    """The geometry chapter's rules: its compared estimators present, K_2d codes from the training set, dims of at least 2."""
+    if "estimators" in params and not set(GEOMETRY_ESTIMATORS) <= set(params["estimators"]):
+        missing = [e for e in GEOMETRY_ESTIMATORS if e not in params["estimators"]]
+        raise ValueError(f"estimators must include {', '.join(GEOMETRY_ESTIMATORS)} (the chapter compares them), missing {missing}")
+    if "n_train" in params and params["K_2d"] > params["n_train"]:
+        raise ValueError(f"K_2d must be at most n_train = {params['n_train']} (k-means picks codes from the training vectors), "
+                         f"got K_2d = {params['K_2d']}")
+    for i, d in enumerate(params.get("dims", [])):
+        if d < 2:
+            raise ValueError(f"dims[{i}] must be at least 2 (the law of the kept share κ needs m ≥ 2), got {d}")
 
 def check_namespace(namespace: dict[str, Any]) -> dict[str, Any]:
     """Check the parameters a chapter's namespace holds right after its parameters cell (and papermill's).
