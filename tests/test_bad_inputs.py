@@ -78,6 +78,12 @@ LIBRARY = [
     ("distances-cannot-fit", lambda: params.check({"seeds": 100, "n_train": 10**6, "K_list": [16, 10**5]}), ValueError,
      ["K_list (100000)", "lower n_train, K_list or seeds"]),
     ("lr-nan", lambda: params.check({"lr": math.nan}), ValueError, ["lr must be a finite number in (0.0, inf]", "nan"]),
+    ("realdata-claims-need-projection", lambda: params.check({"real_methods": ["ste", "rotation_trick"]}), ValueError,
+     ["real_methods must include 'ste' and 'projection'", "['projection']"]),
+    ("realdata-K_list-above-lbg_vectors", lambda: params.check({"K_list": [16, 512], "lbg_vectors": 256}), ValueError,
+     ["K_list[1] must be at most lbg_vectors = 256", "got 512"]),
+    ("realdata-K-above-init_vectors", lambda: params.check({"K": 64, "inits": ["kmeans"], "init_vectors": 32}), ValueError,
+     ["K must be at most init_vectors = 32", "got K = 64"]),
 ]
 
 
