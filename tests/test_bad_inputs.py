@@ -84,6 +84,12 @@ LIBRARY = [
      ["estimators must include ste, projection, rotation_trick", "missing ['projection']"]),
     ("K_2d-above-n_train", lambda: params.check({"K_2d": 50, "n_train": 20}), ValueError, ["K_2d must be at most n_train = 20", "got K_2d = 50"]),
     ("geometry-dims-below-two", lambda: params.check({"K_2d": 4, "dims": [2, 1]}), ValueError, ["dims[1] must be at least 2", "got 1"]),
+    ("realdata-claims-need-projection", lambda: params.check({"real_methods": ["ste", "rotation_trick"]}), ValueError,
+     ["real_methods must include 'ste' and 'projection'", "['projection']"]),
+    ("realdata-K_list-above-lbg_vectors", lambda: params.check({"K_list": [16, 512], "lbg_vectors": 256}), ValueError,
+     ["K_list[1] must be at most lbg_vectors = 256", "got 512"]),
+    ("realdata-K-above-init_vectors", lambda: params.check({"K": 64, "inits": ["kmeans"], "init_vectors": 32}), ValueError,
+     ["K must be at most init_vectors = 32", "got K = 64"]),
 ]
 
 

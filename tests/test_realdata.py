@@ -1,5 +1,6 @@
 """The real-data study: loaders, the batched MLP VQ-VAE, SimVQ and DiVeQ, metrics and verdict rules."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -8,9 +9,10 @@ import pytest
 import torch
 
 from vqlib import data, estimators, metrics, realdata, regimes
+from vqlib.analysis import realdata as ar
 from vqlib.mlpvq import MLPVQ, init_weights
 from vqlib.quantize import codebook_loss
-
+from vqlib.studies import realdata as study
 
 # --- loaders ---------------------------------------------------------------------------------------------
 
@@ -85,7 +87,7 @@ def test_gaussian_bound_matches_water_filling(patches):
 
     x = patches.x_train[0].double().numpy()
     lam = np.linalg.eigvalsh(np.cov(x.T))
-    assert math.isclose(realdata.gaussian_bound(patches, 64)[0], rd.gaussian_dr(lam, 6.0), rel_tol=1e-6)
+    assert math.isclose(study.gaussian_bound(patches, 64)[0], rd.gaussian_dr(lam, 6.0), rel_tol=1e-6)
 
 
 # --- DiVeQ -------------------------------------------------------------------------------------------------
@@ -172,7 +174,7 @@ def test_simvq_codes_and_gradient_of_w():
     assert "basis" in dict(model.named_buffers())  # C is frozen: a buffer, no gradient
 
 
-# --- the study driver and its verdict rules ---------------------------------------------------------------------
+# --- the training driver, the stored study and its verdict rules ---------------------------------------------------------------------
 
 
 def test_train_study_small(digits):
@@ -193,23 +195,23 @@ def test_claim_rules_on_constructed_results():
         rows.append({"variant": "ste", "init": "uniform", "seed": s, "dead_codes": 40 + s, "recon_mse": 1.0 + 0.01 * s, "perplexity": 10.0})
         rows.append({"variant": "projection", "init": "uniform", "seed": s, "dead_codes": 2 + (s % 2), "recon_mse": 1.0 + 0.01 * s + 0.05 * (-1) ** s,
                      "perplexity": 30.0 + s})
-    out = {c["id"]: c for c in realdata.claims(pd.DataFrame(rows), 64, "seeds-budget")}
+    out = {c["id"]: c for c in ar.claims(pd.DataFrame(rows), 64, "seeds-budget")}
     assert out["realdata-85-fewer-dead"]["verdict"] == "holds" and out["realdata-k64-dead"]["verdict"] == "holds"
     assert out["realdata-equal-quality"]["verdict"] == "inconclusive"  # ±5 % noise: the CI straddles the ±2 % margin
     assert out["realdata-utilization"]["verdict"] == "holds"
     assert out["realdata-init-uniform-dead"]["verdict"] == "not testable"
-    assert realdata.claims(pd.DataFrame(rows), 16, "x")[0]["verdict"] == "not testable"  # K < 32
+    assert ar.claims(pd.DataFrame(rows), 16, "x")[0]["verdict"] == "not testable"  # K < 32
 
 
 def test_four_verdicts_of_at_least_claims():
     from vqlib.stats import Interval
 
-    assert realdata.at_least(Interval(0.9, 0.86, 0.94, 10), 0.85) == "holds"
-    assert realdata.at_least(Interval(0.3, 0.1, 0.5, 10), 0.85) == "does not hold"  # the whole CI below 85 %
-    assert realdata.at_least(Interval(0.3, -0.4, 0.9, 10), 0.85) == "inconclusive"  # straddles 0 and reaches 85 %
+    assert ar.at_least(Interval(0.9, 0.86, 0.94, 10), 0.85) == "holds"
+    assert ar.at_least(Interval(0.3, 0.1, 0.5, 10), 0.85) == "does not hold"  # the whole CI below 85 %
+    assert ar.at_least(Interval(0.3, -0.4, 0.9, 10), 0.85) == "inconclusive"  # straddles 0 and reaches 85 %
     rows = [{"variant": v, "init": "uniform", "seed": s, "dead_codes": d + (s % 3), "recon_mse": 1.0, "perplexity": 5.0 + (s % 2)}
             for s in range(8) for v, d in (("ste", 30), ("projection", 30))]
-    out = {c["id"]: c["verdict"] for c in realdata.claims(pd.DataFrame(rows), 64, "x")}
+    out = {c["id"]: c["verdict"] for c in ar.claims(pd.DataFrame(rows), 64, "x")}
     assert out["realdata-85-fewer-dead"] == "does not hold" and out["realdata-equal-quality"] == "holds"
     assert out["realdata-utilization"] == "does not hold" and out["realdata-rec-all-active"] == "does not hold"
 
@@ -261,3 +263,100 @@ def test_ema_regime_codebook_is_the_ema_of_assigned_outputs(digits):
             z = model.encode(take_rows(digits.x_train, idx))
             cb = ema.ema_update(state, z, assign(z, cb), 0.8)
     assert torch.allclose(run.model.codebook.detach(), cb, atol=1e-6)
+
+
+# --- the stored study (vqlib.studies.realdata) and its readings (vqlib.analysis.realdata) --------------------------
+
+TINY = {"seeds": 2, "seed": 0, "block": 4, "n_eval": 300, "n_eval_digits": 200, "K": 8, "K_list": [4, 8], "hidden": 4, "m": 2,
+        "activation": "gelu", "beta": 0.25, "batch_size": 32, "restart_window": 2, "real_methods": ["ste", "projection", "restart", "ema"],
+        "inits": ["kmeans"], "regime_names": ["seeds-budget", "ema"], "curve_methods": ["ste", "restart"], "curve_regime": "seeds-budget",
+        "digits_methods": ["ste", "projection"], "lbg_iters": 2, "lbg_vectors": 200, "init_vectors": 200, "usage_batch": 64}
+
+
+@pytest.fixture(scope="module")
+def tiny_study():
+    """Every task of the study at TINY parameters with 3-step regimes, concatenated in task order as results.load does."""
+    mp = pytest.MonkeyPatch()
+    for name in ("seeds-budget", "ema"):
+        mp.setitem(regimes.REGIMES, name, dataclasses.replace(regimes.REGIMES[name], steps=3))
+    tasks = study.tasks(TINY)
+    parts = [study.compute(t, torch.device("cpu")) for t in tasks]
+    res = {n: pd.concat([p[n] for p in parts], ignore_index=True) for n in parts[0]}
+    yield tasks, parts, res
+    mp.undo()
+
+
+def test_study_tasks_and_tables(tiny_study):
+    tasks, parts, res = tiny_study
+    assert [(t["part"], t["regime"], t["K"]) for t in tasks] == [
+        ("regime", "seeds-budget", 8), ("regime", "ema", 8), ("curve", "seeds-budget", 4), ("curve", "seeds-budget", 8),
+        ("digits", "seeds-budget", 8)]
+    assert [t["methods"] for t in tasks[2:4]] == [["ste", "restart"], []]  # at K the curve regime's task already ran them
+    assert [t.get("recon", False) for t in tasks] == [True, False, False, False, False]
+    assert all(set(p) == set(parts[0]) for p in parts)  # the same table names for every task
+    for p in parts:  # plain columns only
+        for frame in p.values():
+            assert all(frame[c].dtype.kind in "biufO" or str(frame[c].dtype) == "str" for c in frame.columns)
+    final = res["final"]
+    assert len(final[final.part == "regime"]) == 2 * (4 + 1) + 2 * (3 + 1)  # 4 methods + STE/k-means; the ema regime drops "ema"
+    assert list(res["dropped"].method) == ["ema"] and list(res["dropped"].regime) == ["ema"]
+    assert set(final[final.part == "digits"].variant) == {"ste", "projection"}
+    assert (res["runs"].slices.to_list()) == [10, 8, 4, 0, 4]
+
+
+def test_study_regime_task_is_the_chapter_run(tiny_study, monkeypatch):
+    """A regime task's rows are exactly what train_study gives for that regime (the computation the chapter made)."""
+    _, parts, _ = tiny_study
+    monkeypatch.setitem(regimes.REGIMES, "ema", dataclasses.replace(regimes.REGIMES["ema"], steps=3))
+    x = data.patches(2, 4, n_eval=300, seed=0)
+    run = realdata.train_study(x, 8, TINY["real_methods"], regimes.get("ema"), TINY["inits"], **{k: TINY[k] for k in study.TRAIN})
+    stored = parts[1]["final"]
+    pd.testing.assert_frame_equal(stored[run.final.columns], run.final)
+    assert (stored.regime == "ema").all() and (stored.K == 8).all()
+
+
+def test_curve_bound_and_readings(tiny_study):
+    _, _, res = tiny_study
+    curve = ar.curve(res, TINY["K_list"], TINY["curve_methods"], "seeds-budget")
+    assert list(curve.K) == [4] * 6 + [8] * 6 and list(curve.variant[:6]) == ["ste"] * 2 + ["restart"] * 2 + ["lbg"] * 2
+    at_k = res["final"][(res["final"].part == "regime") & (res["final"].regime == "seeds-budget") & res["final"].variant.isin(["ste", "restart"])]
+    assert np.array_equal(curve[(curve.K == 8) & (curve.variant != "lbg")].psnr_db.to_numpy(), at_k.psnr_db.to_numpy())
+    x = data.patches(2, 4, n_eval=300, seed=0)
+    assert np.allclose(curve[curve.K == 4].dr_bound, np.tile(study.gaussian_bound(x, 4), 3))
+    assert np.allclose(curve.gap_db, 10 * np.log10(curve.sq_error / curve.dr_bound))
+    assert np.allclose(curve.psnr_bound_db, 10 * np.log10(16 / curve.dr_bound))  # 16 pixels, peak 1
+    assert np.allclose(curve.bpp, np.log2(curve.K) / 16)
+    lbg = study.lbg(x, 4, 2, 0, 64, 200)  # LBG at K = 4 as the curve task ran it
+    assert np.array_equal(curve[(curve.K == 4) & (curve.variant == "lbg")].sq_error.to_numpy(), lbg.sq_error.to_numpy())
+    read = ar.rate_readings(curve, TINY["K_list"])
+    assert read["k_lo"] == 4 and read["k_hi"] == 8 and read["lbg_psnr"].startswith("K = 4: ")
+    assert ar.usage_readings(curve, TINY["K_list"], 64)["batch_cap"] == "100 %"
+
+
+def test_reconstruction_table_and_panels(tiny_study):
+    _, _, res = tiny_study
+    rec = res["recon"]
+    assert set(rec.regime) == {"seeds-budget"} and list(dict.fromkeys(rec.variant)) == ["original", "ste", "projection", "restart", "ema"]
+    x = data.patches(2, 4, n_eval=300, seed=0)
+    r0, c0, h, w = study.CROP
+    panels = ar.recon_panels(rec)
+    assert panels[0][0] == "original" and np.array_equal(panels[0][1], x.images[0, r0 : r0 + h, c0 : c0 + w].numpy())
+    assert [t.split("\n")[0] for t, _ in panels[1:]] == ["STE", "Rotation (seeds; a projection)", "STE + dead-code restart", "STE + EMA codebook"]
+    assert all(img.shape == (h, w) and img.min() >= 0 and img.max() <= 1 for _, img in panels)
+
+
+def test_regime_readings_and_claims_from_the_store(tiny_study):
+    _, _, res = tiny_study
+    finals, initials = ar.by_regime(res["final"], TINY["regime_names"]), ar.by_regime(res["initial"], TINY["regime_names"])
+    assert (finals["ema"].step == 3).all() and (initials["ema"].step == 0).all()
+    out = ar.claims(finals["seeds-budget"], 8, "seeds-budget", initials["seeds-budget"])
+    assert [c["id"] for c in out] == list(ar.SYNTHETIC)
+    red = ar.reductions(finals, {"seeds-budget": "uniform", "ema": "uniform"})
+    assert list(red.regime) == ["seeds-budget", "ema"] and "STE, k-means start" not in red.columns
+    vals = ar.reduction_values(red)
+    assert vals["red_restart_codebook_lr"] == "(not run)" and vals["red_proj_ema"].endswith("%")
+    assert ar.dropped_text(res["dropped"]).startswith("ema: STE + EMA codebook (")
+    size = ar.sizes(res)
+    assert size.loc["patches", "pixels"] == 16 and size.loc["digits", "n_train"] == 1797 - 200
+    shown, _ = ar.method_table(pd.concat(finals.values(), ignore_index=True), ["regime", "variant"])
+    assert len(shown) == 5 + 4 and "usage per batch (%)" in shown.columns

@@ -228,6 +228,7 @@ def check_consistent(params: dict[str, Any]) -> None:
                     f"{name} must be at most n_train = {params['n_train']} (k-means and data-sample initialization "
                     f"pick codes from the training vectors), got {name} = {k}"
                 )
+    _check_realdata(params)
 
 
 #: The estimators the geometry chapter's readings compare (its claims set the seeds' estimator against STE, and the
@@ -275,6 +276,29 @@ def _regimes() -> list[str]:
     from vqlib.regimes import REGIMES
 
     return sorted(REGIMES)
+
+
+def _check_realdata(params: dict[str, Any]) -> None:
+    """The real-data chapter's rules: its claims compare STE with the projection; LBG and data-based codebook starts
+    pick K codes among lbg_vectors and init_vectors training vectors."""
+    missing = [m for m in ("ste", "projection") if "real_methods" in params and m not in params["real_methods"]]
+    if missing:
+        raise ValueError(f"real_methods must include 'ste' and 'projection' (the claims compare them), missing {missing}")
+    if "lbg_vectors" in params:
+        for i, k in enumerate(params.get("K_list", [])):
+            if k > params["lbg_vectors"]:
+                raise ValueError(f"K_list[{i}] must be at most lbg_vectors = {params['lbg_vectors']} (LBG starts from K of them), got {k}")
+    if "init_vectors" in params:
+        from vqlib.regimes import REGIMES
+
+        starts = set(params.get("inits", [])) | {REGIMES[r].init for r in params.get("regime_names", [])}
+        sizes = [("K", params["K"])] if "K" in params and starts & _FROM_DATA else []
+        if "curve_regime" in params and REGIMES[params["curve_regime"]].init in _FROM_DATA:
+            sizes += [(f"K_list[{i}]", k) for i, k in enumerate(params.get("K_list", []))]
+        for name, k in sizes:
+            if k > params["init_vectors"]:
+                raise ValueError(f"{name} must be at most init_vectors = {params['init_vectors']} (k-means and data-sample "
+                                 f"codebook starts pick codes from them), got {name} = {k}")
 
 
 SPECS.update({

@@ -33,6 +33,7 @@ from vqlib.store import RESULTS, Store, task_key
 CHAPTERS: dict[str, list[str]] = {
     "testbed": ["testbed"],
     "geometry": ["geometry"],
+    "realdata": ["realdata"],
 }
 
 RUN_STORE_ENV = "VQLIB_RESULTS"
