@@ -77,6 +77,10 @@ LIBRARY = [
      ["seeds (1000) × n_train (10000000) × D (64) needs about", "half of this machine's memory", "lower n_train, D or seeds"]),
     ("distances-cannot-fit", lambda: params.check({"seeds": 100, "n_train": 10**6, "K_list": [16, 10**5]}), ValueError,
      ["K_list (100000)", "lower n_train, K_list or seeds"]),
+    ("rd-levels-missing-published", lambda: params.check({"n_levels_list": [1, 2, 4, 8]}), ValueError, ["n_levels_list must include 8, 16 and 32", "[16, 32]"]),
+    ("rd-dims-without-1", lambda: params.check({"n_levels_list": [8, 16, 32], "dims": [2, 4], "K_list": [4]}), ValueError, ["dims must include 1", "[2, 4]"]),
+    ("rd-no-one-bit-K", lambda: params.check({"n_levels_list": [8, 16, 32], "dims": [1, 2], "K_list": [8, 16]}), ValueError, ["K_list must hold 2**d for some d in dims", "[8, 16]"]),
+    ("cost-one-seed", lambda: params.check({"B_list": [1024], "seeds": 1}), ValueError, ["seeds must be at least 2", "got seeds = 1"]),
     ("lr-nan", lambda: params.check({"lr": math.nan}), ValueError, ["lr must be a finite number in (0.0, inf]", "nan"]),
 ]
 
