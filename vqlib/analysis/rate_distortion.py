@@ -152,7 +152,7 @@ def panter_dite_figure(max_rate_bits: int):
     """Left: Lloyd–Max MSE against D(R) and Panter–Dite in dB; right: the gap of Lloyd–Max to D(R)."""
     import matplotlib.pyplot as plt
 
-    n_curve = [2**b for b in range(0, max_rate_bits + 1)]
+    n_curve = [2**b for b in range(max_rate_bits + 1)]
     curve = pd.DataFrame({"R": [math.log2(n) for n in n_curve], "mse": [rd.lloyd_max(n).mse for n in n_curve]})
     r_line = np.linspace(0.0, max_rate_bits, 200)
     fig, axes = plt.subplots(1, 2, figsize=(8.4, 3.2))

@@ -28,8 +28,9 @@ UNTESTABLE = [
      "a claim about the literature; no experiment can decide it"),
     ("verdicts-focus-ste", "000 Implications (What to Simplify)", "Focus on one estimator: use standard STE (simpler, well-understood)",
      "a decision about the project's scope; the estimator chapters give the measurements it can rest on"),
-    ("verdicts-research-value", "000 Updated Research Focus", "R(D) initialization is more principled, more interpretable and more impactful "
-     "(initialization affects all VQ-VAE variants)", "judgements of research value, not measurable properties"),
+    ("verdicts-research-value", "000 Updated Research Focus",
+     ("R(D) initialization is more principled, more interpretable and more impactful (initialization affects all VQ-VAE variants)"),
+     "judgements of research value, not measurable properties"),
 ]
 #: Colours of the robustness map, by verdict ("" : not evaluated in that regime).
 COLORS = {"holds": "#4daf4a", "does not hold": "#e41a1c", "inconclusive": "#ffbf00", "not testable": "#bbbbbb", "": "#ffffff"}
