@@ -19,7 +19,7 @@ from typing import Callable
 import pandas as pd
 import torch
 
-from vqlib import data, estimators, experiments
+from vqlib import data, estimators
 from vqlib.checks import check_int
 from vqlib.models import LinearVQ
 from vqlib.quantize import codebook_loss, commitment_loss, quantize
@@ -188,23 +188,6 @@ def grid_shapes(B_list=GRID["B"], m_list=GRID["m"], K_list=GRID["K"]) -> list[tu
     return [(B, m, K) for B in B_list for m in m_list for K in K_list]
 
 
-#: The targets the issue sets: rotation estimators <= 1.05x STE, ours <= vector-quantize-pytorch, 5 seeds <= 1.5x one.
-TARGETS = {"rotation_vs_ste": 1.05, "ours_vs_vqp": 1.0, "seeds_vs_one": 1.5}
-
-
-def targets(step: pd.DataFrame, scaling: pd.DataFrame) -> dict[str, float]:
-    """The worst measured value for each target: max over shapes of each ratio (from ratios() and seed_scaling())."""
-    rot = step[step.method.isin(["projection", "rotation_trick"])]
-    ours = step[step.method.isin(["ste", "rotation_trick"])].vs_vqp.dropna()
-    return {
-        "rotation_vs_ste": float(rot.vs_ste.max()),
-        "projection_vs_ste": float(step[step.method == "projection"].vs_ste.max()),
-        "rotation_trick_vs_ste": float(step[step.method == "rotation_trick"].vs_ste.max()),
-        "ours_vs_vqp": float(ours.max()) if len(ours) else float("nan"),
-        "seeds_vs_one": float(scaling.vs_one_seed.max()),
-    }
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m vqlib.bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="one small shape, few rounds (a smoke run)")
@@ -212,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--block", type=float, default=0.02, help="seconds of back-to-back calls per block")
     parser.add_argument("--csv", help="also write the step ratios to this CSV file")
     args = parser.parse_args(argv)
-    experiments.setup("cpu")  # one thread, as the chapters run
+    torch.set_num_threads(1)  # one thread, as the chapters run
     with_vqp = vqp_available()
     shapes = [(1024, 4, 32)] if args.quick else grid_shapes()
     rounds = 3 if args.quick else args.rounds

@@ -218,6 +218,9 @@ def check_consistent(params: dict[str, Any]) -> None:
                                  f"(data-sample codebooks pick codes from the training vectors), got {k}")
     if "K_2d" in params:  # the geometry chapter
         _check_geometry(params)
+    _check_rate_distortion(params)
+    if "B_list" in params and params.get("seeds", 2) < 2:  # the cost chapter: S seeds against one
+        raise ValueError(f"seeds must be at least 2 (training S seeds at once is timed against one seed), got seeds = {params['seeds']}")
     inits = set(params.get("inits", [])) | ({params["init"]} if "init" in params else set())
     if "n_train" in params and ("kmeans_iters" in params or inits & _FROM_DATA):
         sizes = [("K", params["K"])] if "K" in params else []
@@ -247,6 +250,20 @@ def _check_geometry(params: dict[str, Any]) -> None:
     for i, d in enumerate(params.get("dims", [])):
         if d < 2:
             raise ValueError(f"dims[{i}] must be at least 2 (the law of the kept share κ needs m ≥ 2), got {d}")
+
+def _check_rate_distortion(params: dict[str, Any]) -> None:
+    """The rate-distortion chapter (the one with n_levels_list): what its tables and readings need."""
+    if "n_levels_list" not in params:
+        return
+    missing = [n for n in (8, 16, 32) if n not in params["n_levels_list"]]
+    if missing:
+        raise ValueError(f"n_levels_list must include 8, 16 and 32 (compared with the published values), missing {missing}")
+    if "dims" in params and 1 not in params["dims"]:
+        raise ValueError(f"dims must include 1 (k-means is compared with Lloyd–Max in one dimension), got dims = {params['dims']}")
+    if "dims" in params and "K_list" in params and not any(2**d in params["K_list"] for d in params["dims"]):
+        raise ValueError(f"K_list must hold 2**d for some d in dims = {params['dims']} (one bit per dimension), "
+                         f"got K_list = {params['K_list']}")
+
 
 def check_namespace(namespace: dict[str, Any]) -> dict[str, Any]:
     """Check the parameters a chapter's namespace holds right after its parameters cell (and papermill's).

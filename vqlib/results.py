@@ -34,6 +34,8 @@ CHAPTERS: dict[str, list[str]] = {
     "testbed": ["testbed"],
     "geometry": ["geometry"],
     "realdata": ["realdata"],
+    "rate_distortion": ["rate_distortion"],
+    "cost": ["cost"],
 }
 
 RUN_STORE_ENV = "VQLIB_RESULTS"
@@ -107,3 +109,15 @@ def load(study: str, params: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
         for name, frame in hit[0].read(study, hit[1]).items():
             parts.setdefault(name, []).append(frame)
     return {name: pd.concat(frames, ignore_index=True) for name, frames in parts.items()}
+
+
+def meta(study: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """The stored record (meta.json: machine, versions, wall time, ...) of the first task of `study` at `params`.
+
+    E.g. results.meta("cost", globals())["machine"]: the machine whose timings a chapter shows.
+    """
+    task = study_tasks(study, params)[0]
+    hit = find(study, task)
+    if hit is None:
+        raise StaleResults(f"no store holds the {study} task {task}: load it first (results.load)")
+    return hit[0].meta(study, hit[1])

@@ -1,0 +1,139 @@
+"""What book/verdicts.md builds from the claims collected out of the other chapters' executed notebooks.
+
+The chapter collects the records (vqlib.report.collect_claims) and records its own claims (report.claim); these
+functions state the claims no experiment can decide, derive the two summary claims, and build the tables, the
+readings for the prose and the robustness map. The verdict logic itself stays in vqlib.claims.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from vqlib import claims
+
+#: (id, source, the seed's words, why no experiment here can decide it)
+UNTESTABLE = [
+    ("verdicts-optimal-transport", "002 Theoretical Insight; 002 Key Paper Points 2",
+     "Rotation approximates a Wasserstein gradient flow (\"theoretical connection to optimal transport\")",
+     "the seeds name no flow, measure or metric and give no derivation, so there is no statement to measure"),
+    ("verdicts-manifold", "002 Theoretical Insight", "Manifold optimization: rotation respects the assignment manifold",
+     "assignments are discrete and the seeds define no manifold or notion of respecting it"),
+    ("verdicts-hierarchical", "002 Practical Recommendations", "Use rotation for hierarchical VQ (multiple quantization levels)",
+     "the book builds no hierarchical (multi-level) quantizer"),
+    ("verdicts-prototyping", "002 Practical Recommendations", "Stick with STE when prototyping: simplicity matters",
+     "a judgement about development effort, not a property of the trained models"),
+    ("verdicts-legacy", "002 Practical Recommendations", "Stick with STE in legacy systems, to keep compatibility",
+     "a statement about existing software, not about training"),
+    ("verdicts-first-comparison", "002 Key Paper Points 1", "First systematic comparison of VQ gradient estimators",
+     "a claim about the literature; no experiment can decide it"),
+    ("verdicts-focus-ste", "000 Implications (What to Simplify)", "Focus on one estimator: use standard STE (simpler, well-understood)",
+     "a decision about the project's scope; the estimator chapters give the measurements it can rest on"),
+    ("verdicts-research-value", "000 Updated Research Focus",
+     ("R(D) initialization is more principled, more interpretable and more impactful (initialization affects all VQ-VAE variants)"),
+     "judgements of research value, not measurable properties"),
+]
+#: Colours of the robustness map, by verdict ("" : not evaluated in that regime).
+COLORS = {"holds": "#4daf4a", "does not hold": "#e41a1c", "inconclusive": "#ffbf00", "not testable": "#bbbbbb", "": "#ffffff"}
+
+
+def untestable_claims() -> list[dict]:
+    """report.claim arguments for every claim of :data:`UNTESTABLE`."""
+    return [dict(id=i, source=src, claim=text, seed_value="", measured=f"not measured: {why}", verdict="not testable", why=why,
+                 section="verdicts-untestable") for i, src, text, why in UNTESTABLE]
+
+
+def _all_hold(id: str, source: str, text: str, subset: pd.DataFrame, measured: str, why: str) -> dict:
+    holds = int((subset.verdict == "holds").sum())
+    return dict(id=id, source=source, claim=text, seed_value="", measured=measured.format(holds=holds, n=len(subset)),
+                verdict="holds" if len(subset) and holds == len(subset) else "does not hold", why=why, section="verdicts-table")
+
+
+def summary_claims(collected: pd.DataFrame) -> list[dict]:
+    """report.claim arguments for the two "key paper points" that summarize the other claims."""
+    settings = collected[collected.source.str.contains("Cleanest Experimental Settings")]
+    recs = collected[collected.source.str.contains("Practical Recommendations")]
+    return [
+        _all_hold("verdicts-validation-settings", "002 Key Paper Points 3", "Empirical validation across multiple settings", settings,
+                  "{holds} of {n} claims on the seeds' \"cleanest experimental settings\" hold",
+                  "holds if every recorded claim about the seeds' validated settings holds"),
+        _all_hold("verdicts-guidelines", "002 Key Paper Points 4", "Practical guidelines for implementation", recs,
+                  "{holds} of {n} measurable recommendations hold", "holds if every measurable practical recommendation of 002 holds"),
+    ]
+
+
+def table(collected: pd.DataFrame, own: list) -> pd.DataFrame:
+    """Every verdict: the collected ones and this chapter's own (report.Claim records), with Holm's correction."""
+    out = pd.concat([collected, pd.DataFrame([vars(c) for c in own]).assign(chapter="verdicts")], ignore_index=True)
+    out["regime"] = out.regime.fillna("")
+    return claims.holm(out)
+
+
+def readings(table: pd.DataFrame, regime_grid: pd.DataFrame, n_chapters: int) -> dict:
+    """Counts of verdicts (before and after Holm) and what the per-regime grid says."""
+    counts, counts_holm = table.verdict.value_counts(), table.verdict_holm.value_counts()
+    out = {"verdicts_n": len(table), "verdicts_n_claims": table.id.nunique(), "verdicts_chapters": n_chapters}
+    for v in ["holds", "does not hold", "inconclusive", "not testable"]:
+        out[f"verdicts_n_{v.replace(' ', '_')}"] = int(counts.get(v, 0))
+        out[f"verdicts_holm_{v.replace(' ', '_')}"] = int(counts_holm.get(v, 0))
+    out["verdicts_n_demoted"] = int((table.verdict != table.verdict_holm).sum())
+    out["verdicts_n_regime_claims"] = len(regime_grid)
+    reg_cols = [c for c in regime_grid.columns if c != "holds in"]
+    first = "seeds-budget" if "seeds-budget" in reg_cols else reg_cols[0]
+    grid = regime_grid[reg_cols]
+    artifacts = [c for c in regime_grid.index if regime_grid.loc[c, first] != "holds" and (grid.loc[c] == "holds").any()]
+    robust = [c for c in regime_grid.index if (grid.loc[c].replace("", "holds") == "holds").all()]
+    never = [c for c in regime_grid.index if (grid.loc[c].replace("", "does not hold") == "does not hold").all()]
+    out.update({"verdicts_budget_artifacts": ", ".join(artifacts) or "none", "verdicts_robust_holds": ", ".join(robust) or "none",
+                "verdicts_never_holds": ", ".join(never) or "none", "verdicts_first_regime": first, "verdicts_n_regimes": len(reg_cols)})
+    return out
+
+
+def robustness_figure(regime_grid: pd.DataFrame):
+    """Each claim evaluated per regime (rows) and its verdict in each regime (columns), coloured by verdict."""
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
+
+    names = list(COLORS)
+    cols = [c for c in regime_grid.columns if c != "holds in"]
+    codes = regime_grid[cols].apply(lambda c: c.map(names.index)).to_numpy(dtype=float)
+    fig, ax = plt.subplots(figsize=(1.1 * len(cols) + 3.5, 0.32 * len(regime_grid) + 1.4))
+    ax.imshow(codes, cmap=ListedColormap(list(COLORS.values())), vmin=-0.5, vmax=len(names) - 0.5, aspect="auto")
+    ax.set_xticks(range(len(cols)), cols, rotation=30, ha="right")
+    ax.set_yticks(range(len(regime_grid)), regime_grid.index)
+    for i, text in enumerate(regime_grid["holds in"]):
+        ax.text(len(cols) - 0.4, i, text, va="center", fontsize=8)
+    ax.set(xlabel="training regime", ylabel="claim")
+    ax.grid(False)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=COLORS[v]) for v in names[:3]]
+    ax.legend(handles, names[:3], fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.35 if len(regime_grid) < 8 else -0.12), ncol=3)
+    fig.tight_layout()
+    return fig
+
+
+def shown(table: pd.DataFrame) -> pd.DataFrame:
+    """The verdict table as displayed: one row per verdict, linked to the section that measured it."""
+    return pd.DataFrame({
+        "claim (source)": table.claim + " (" + table.source + ")",
+        "seed's value": table.seed_value.replace("", "–"),
+        "regime": table.regime.replace("", "–"),
+        "measured (95 % CI)": table.measured,
+        "verdict": "**" + table.verdict + "**",
+        "after Holm": table.verdict_holm,
+        "criterion": table.why,
+        "where": ["{ref}`" + sec + "`" if sec.replace("-", "_") == ch else "{doc}`" + ch + "`, {ref}`" + sec + "`"
+                  for ch, sec in zip(table.chapter, table.section)],
+    })
+
+
+def by_document(table: pd.DataFrame) -> pd.DataFrame:
+    """Verdict counts per seed document (a claim citing both counts under the first it cites)."""
+    doc = table.assign(document=table.source.str.extract(r"^(\d{3})", expand=False).fillna("other"))
+    summary = pd.crosstab(doc.document, doc.verdict).reindex(columns=["holds", "does not hold", "inconclusive", "not testable"], fill_value=0)
+    return summary.reset_index()
+
+
+def changes(table: pd.DataFrame, baseline: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """Each claim's verdict before the regimes (baseline) and now, with the counts the prose states."""
+    changed = claims.changes(table, baseline)
+    return changed, {"verdicts_n_changed": int(changed.changed.str.startswith("changed").sum()),
+                     "verdicts_n_unchanged": int((changed.changed == "unchanged").sum())}
