@@ -19,9 +19,11 @@ def _digest(folder: Path) -> dict:
 
 
 def test_rerun_writes_a_new_folder_and_leaves_book_alone(tmp_path, capsys):
-    before = _digest(ROOT / "book")
+    before, stored = _digest(ROOT / "book"), _digest(ROOT / "results")
     assert run.main([str(CHAPTER), *SMALL, "--runs-dir", str(tmp_path)]) == 0
-    (folder,) = [p for p in tmp_path.iterdir() if not p.name.startswith(".")]
+    (folder,) = [p for p in tmp_path.iterdir() if not p.name.startswith(".") and p.name != "results"]
+    # the missing tasks went to the run-local store, one per regime; the committed store is untouched
+    assert len(list((tmp_path / "results" / "testbed").iterdir())) == 6 and _digest(ROOT / "results") == stored
     assert folder.name.startswith("testbed-")
     assert (folder / "testbed.ipynb").is_file() and (folder / "testbed.html").stat().st_size > 10_000
     params = yaml.safe_load((folder / "params.yaml").read_text())

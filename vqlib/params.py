@@ -132,13 +132,10 @@ SPECS: dict[str, Spec] = {
     "code_K_list": Spec(_list(_int(2)), "codebook sizes of the random-codebook and transform-coding study"),
     "code_n_train": Spec(_int(2), "training vectors per seed for Lloyd in the random-codebook study"),
     "code_n_eval": Spec(_int(1), "fresh vectors per seed scoring the random-codebook study"),
-    "regimes": Spec(_list(_choice(_regimes)),
-                    "training regimes (vqlib.regimes) for codebook-only training"),
     "restarts": Spec(_int(1, 100), "k-means restarts for the best codebook found (best of this many)"),
     "spectra": Spec(_list(_choice(lambda: ["geometric", "flat"])), "latent spectra: the testbed's geometric one, a flat one of equal total variance"),
     "n_check": Spec(_int(1), "random cases on which a derived formula is checked against autograd"),
-    "regimes": Spec(_list(_choice(lambda: list(__import__("vqlib.regimes", fromlist=["REGIMES"]).REGIMES))),
-                    "training regimes (vqlib.regimes) in which every claim is evaluated"),
+    "regimes": Spec(_list(_choice(_regimes)), "training regimes (vqlib.regimes) in which the chapter trains and judges its claims"),
 }
 
 #: Names the Jupyter kernel itself puts in a notebook's namespace.
@@ -287,12 +284,6 @@ def _real_methods() -> list[str]:
     from vqlib.realdata import METHODS
 
     return sorted(METHODS)
-
-
-def _regimes() -> list[str]:
-    from vqlib.regimes import REGIMES
-
-    return sorted(REGIMES)
 
 
 def _check_realdata(params: dict[str, Any]) -> None:
