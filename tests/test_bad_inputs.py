@@ -78,6 +78,10 @@ LIBRARY = [
     ("distances-cannot-fit", lambda: params.check({"seeds": 100, "n_train": 10**6, "K_list": [16, 10**5]}), ValueError,
      ["K_list (100000)", "lower n_train, K_list or seeds"]),
     ("lr-nan", lambda: params.check({"lr": math.nan}), ValueError, ["lr must be a finite number in (0.0, inf]", "nan"]),
+    ("methods-without-ste", lambda: params.check({"K": 32, "methods": ["projection", "restart"], "regimes": ["ema"]}), ValueError,
+     ["methods must include 'ste', 'projection'", "without 'ste'"]),
+    ("K-sweep-without-rotation-trick", lambda: params.check({"K_list": [8, 64], "methods": ["ste", "projection"], "regimes": ["ema"]}),
+     ValueError, ["methods must include 'ste', 'projection', 'rotation_trick'", "without 'rotation_trick'"]),
 ]
 
 

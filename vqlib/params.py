@@ -226,6 +226,12 @@ def check_consistent(params: dict[str, Any]) -> None:
                     f"{name} must be at most n_train = {params['n_train']} (k-means and data-sample initialization "
                     f"pick codes from the training vectors), got {name} = {k}"
                 )
+    if "methods" in params and "regimes" in params:  # the estimator chapters: their claims are paired against STE
+        needed = ["ste", "projection"] + (["rotation_trick"] if "K_list" in params else [])  # K sweeps also judge the rotation trick
+        missing = [k for k in needed if k not in params["methods"]]
+        if missing:
+            raise ValueError(f"methods must include {', '.join(repr(k) for k in needed)} (the chapter's claims compare them on the "
+                             f"same seeds), got {params['methods']} without {', '.join(repr(k) for k in missing)}")
 
 
 def check_namespace(namespace: dict[str, Any]) -> dict[str, Any]:
