@@ -5,14 +5,14 @@ import pandas as pd
 import pytest
 import torch
 
-from vqlib import data, rd, results, stats
+from vqlib import rd, results, stats
 from vqlib.analysis import estimators as est
 from vqlib.studies import common, multimodal, scale, subspace
 
 CPU = torch.device("cpu")
-TINY = dict(seeds=2, seed=0, D=8, m=2, steps=3, batch_size=16, lr=1e-3, beta=0.25, sigma=0.1, lambda_1=4.0, decay=0.5,
-            n_train=200, n_eval=100, methods=["ste", "projection", "rotation_trick"], regimes=["seeds-budget", "ema"],
-            restart_window=50)
+TINY = {"seeds": 2, "seed": 0, "D": 8, "m": 2, "steps": 3, "batch_size": 16, "lr": 1e-3, "beta": 0.25, "sigma": 0.1, "lambda_1": 4.0,
+        "decay": 0.5, "n_train": 200, "n_eval": 100, "methods": ["ste", "projection", "rotation_trick"],
+        "regimes": ["seeds-budget", "ema"], "restart_window": 50}
 
 
 def _all(study, p):
