@@ -4,27 +4,28 @@ import numpy as np
 import pytest
 import torch
 
-from vqlib import experiments, grid, regimes
+from vqlib import grid, regimes
+from vqlib.studies import common
 
 
 @pytest.fixture(scope="module")
 def small_tb():
-    experiments.setup("cpu")
-    return experiments.testbed_data(3, 16, 3, 0.1, 4.0, 0.5, 2000, 500, 0, torch.device("cpu"))
+    torch.set_num_threads(1)
+    return common.testbed_data(3, 16, 3, 0.1, 4.0, 0.5, 2000, 500, 0, torch.device("cpu"))
 
 
 @pytest.mark.parametrize("name", ["codebook-lr", "ema", "sgd", "data-init"])
 def test_a_regimes_grid_equals_the_slice_trained_alone(small_tb, name):
-    alone = experiments.regime_grids([small_tb], 8, ["ste"], [0.25], [name], 20, 64, 1e-3, 0)[name].final
-    both = experiments.regime_grids([small_tb], 8, ["rotation_trick", "ste", "restart"], [0.25, 1.0], [name], 20, 64, 1e-3, 0)[name].final
+    alone = common.regime_grids([small_tb], 8, ["ste"], [0.25], [name], 20, 64, 1e-3, 0)[name].final
+    both = common.regime_grids([small_tb], 8, ["rotation_trick", "ste", "restart"], [0.25, 1.0], [name], 20, 64, 1e-3, 0)[name].final
     both = both[(both.method == "ste") & (both.beta == 0.25)]
     np.testing.assert_allclose(both.sq_error.to_numpy(), alone.sq_error.to_numpy(), rtol=1e-4)
     assert (both.regime == name).all()
 
 
 def test_seeds_budget_regime_is_the_books_first_setting(small_tb):
-    old = experiments.estimator_grid([small_tb], 8, ["ste", "projection"], [0.25], 20, 64, 1e-3, 0).final
-    new = experiments.regime_grids([small_tb], 8, ["ste", "projection"], [0.25], ["seeds-budget"], 20, 64, 1e-3, 0)["seeds-budget"].final
+    old = common.estimator_grid([small_tb], 8, ["ste", "projection"], [0.25], 20, 64, 1e-3, 0).final
+    new = common.regime_grids([small_tb], 8, ["ste", "projection"], [0.25], ["seeds-budget"], 20, 64, 1e-3, 0)["seeds-budget"].final
     np.testing.assert_allclose(new.sq_error.to_numpy(), old.sq_error.to_numpy(), rtol=1e-6)
 
 
@@ -38,7 +39,7 @@ def _captured_groups(monkeypatch, small_tb, name):
         return opt
 
     monkeypatch.setattr(grid.regimes_mod, "optimizer", spy)
-    run = experiments.regime_grids([small_tb], 8, ["ste"], [0.25], [name], 2, 64, 1e-3, 0)[name]
+    run = common.regime_grids([small_tb], 8, ["ste"], [0.25], [name], 2, 64, 1e-3, 0)[name]
     (regime, opt), = seen
     return run, regime, opt
 
@@ -65,7 +66,7 @@ def test_ema_codebook_is_not_a_gradient_parameter(monkeypatch, small_tb):
 def test_ema_grid_moves_live_codes_to_their_cluster_means(small_tb):
     """With the encoder fixed, EMA codes end at (near) a k-means fixed point; gradient codes at lr 1e-3 are far from it."""
     S, _, D = small_tb.x_train.shape
-    enc = experiments.start_encoder(small_tb, 0)
+    enc = common.start_encoder(small_tb, 0)
     z0 = small_tb.x_train @ enc.transpose(1, 2)
     from vqlib import init
 
@@ -84,8 +85,8 @@ def test_ema_grid_moves_live_codes_to_their_cluster_means(small_tb):
 
 def test_converged_regime_stops_by_its_rule_between_the_budget_and_the_cap(small_tb):
     every = regimes.CONVERGE_EVERY
-    run = experiments.regime_grids([small_tb], 8, ["ste"], [0.25], ["converged"], 500, 64, 1e-3, 0, eval_every=every)["converged"]
-    cap = experiments.regime_recipe("converged", 500).steps
+    run = common.regime_grids([small_tb], 8, ["ste"], [0.25], ["converged"], 500, 64, 1e-3, 0, eval_every=every)["converged"]
+    cap = common.regime_recipe("converged", 500).steps
     assert cap == regimes.get("converged").steps
     assert 500 <= run.steps_run <= cap and run.steps_run % every == 0
     obj = run.history.groupby("step").objective.mean()
@@ -98,14 +99,14 @@ def test_converged_regime_stops_by_its_rule_between_the_budget_and_the_cap(small
 
 
 def test_regime_recipe_scales_learning_rates_and_budget():
-    r = experiments.regime_recipe("sgd", steps=50, lr=2e-3)
+    r = common.regime_recipe("sgd", steps=50, lr=2e-3)
     assert r.lr == pytest.approx(2e-2) and r.codebook_lr == pytest.approx(2e-2) and r.steps == 50
-    assert experiments.regime_recipe("converged", steps=50).steps == 500
-    assert experiments.regime_recipe("ema") == regimes.get("ema")
+    assert common.regime_recipe("converged", steps=50).steps == 500
+    assert common.regime_recipe("ema") == regimes.get("ema")
     with pytest.raises(ValueError, match="regime"):
-        experiments.regime_recipe("adamw")
+        common.regime_recipe("adamw")
 
 
 def test_regimes_must_not_repeat(small_tb):
     with pytest.raises(ValueError, match="regimes must not repeat"):
-        experiments.regime_grids([small_tb], 8, ["ste"], [0.25], ["ema", "ema"], 2, 64, 1e-3, 0)
+        common.regime_grids([small_tb], 8, ["ste"], [0.25], ["ema", "ema"], 2, 64, 1e-3, 0)
