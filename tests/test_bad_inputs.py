@@ -94,6 +94,10 @@ LIBRARY = [
      ["K_list[1] must be at most lbg_vectors = 256", "got 512"]),
     ("realdata-K-above-init_vectors", lambda: params.check({"K": 64, "inits": ["kmeans"], "init_vectors": 32}), ValueError,
      ["K must be at most init_vectors = 32", "got K = 64"]),
+    ("methods-without-ste", lambda: params.check({"K": 32, "methods": ["projection", "restart"], "regimes": ["ema"]}), ValueError,
+     ["methods must include 'ste', 'projection'", "without 'ste'"]),
+    ("K-sweep-without-rotation-trick", lambda: params.check({"K_list": [8, 64], "methods": ["ste", "projection"], "regimes": ["ema"]}),
+     ValueError, ["methods must include 'ste', 'projection', 'rotation_trick'", "without 'rotation_trick'"]),
 ]
 
 

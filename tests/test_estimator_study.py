@@ -350,12 +350,6 @@ def test_pca_lloyd_reports_purity_on_mixture_data():
     assert ((frame.purity > 0.9) & (frame.purity <= 1.0)).all()  # well separated clusters, codes stay inside them
 
 
-def test_time_methods_times_every_method(small_tb):
-    t = experiments.time_methods(small_tb, 8, ["ste", "projection"], 3, 32, 1e-2, 0.25, 0, 2)
-    assert sorted(zip(t.method, t.repeat)) == [("projection", 0), ("projection", 1), ("ste", 0), ("ste", 1)]
-    assert (t.seconds_per_step > 0).all()
-
-
 def test_recovery_and_steps_to_target_on_a_handmade_history():
     h = pd.DataFrame({
         "data": 0, "start": "collapsed", "beta": 0.25, "seed": 0,

@@ -228,6 +228,12 @@ def check_consistent(params: dict[str, Any]) -> None:
                     f"{name} must be at most n_train = {params['n_train']} (k-means and data-sample initialization "
                     f"pick codes from the training vectors), got {name} = {k}"
                 )
+    if "methods" in params and "regimes" in params:  # the estimator chapters: their claims are paired against STE
+        needed = ["ste", "projection"] + (["rotation_trick"] if "K_list" in params else [])  # K sweeps also judge the rotation trick
+        missing = [k for k in needed if k not in params["methods"]]
+        if missing:
+            raise ValueError(f"methods must include {', '.join(repr(k) for k in needed)} (the chapter's claims compare them on the "
+                             f"same seeds), got {params['methods']} without {', '.join(repr(k) for k in missing)}")
     _check_realdata(params)
 
 
@@ -260,6 +266,7 @@ def _check_rate_distortion(params: dict[str, Any]) -> None:
     if "dims" in params and "K_list" in params and not any(2**d in params["K_list"] for d in params["dims"]):
         raise ValueError(f"K_list must hold 2**d for some d in dims = {params['dims']} (one bit per dimension), "
                          f"got K_list = {params['K_list']}")
+
 
 
 def check_namespace(namespace: dict[str, Any]) -> dict[str, Any]:

@@ -36,6 +36,9 @@ CHAPTERS: dict[str, list[str]] = {
     "realdata": ["realdata"],
     "rate_distortion": ["rate_distortion"],
     "cost": ["cost"],
+    "scale": ["scale"],
+    "subspace": ["subspace"],
+    "multimodal": ["multimodal"],
 }
 
 RUN_STORE_ENV = "VQLIB_RESULTS"

@@ -199,3 +199,20 @@ def regime_grids(
         run.history.insert(0, "regime", name)
         runs[name] = run
     return runs
+
+
+def time_methods(
+    tb, K: int, methods: list[str], steps: int, batch_size: int, lr: float, beta: float, seed: int, repeats: int, restart_window: int = 50
+) -> pd.DataFrame:
+    """Wall time of one training step per method (all seeds of `tb` in one batched model), `repeats` times.
+
+    Methods are timed in turn, in a rotated order on each repeat so slow phases of a shared machine spread
+    over all of them. Returns columns method, repeat, seconds_per_step.
+    """
+    check_int("repeats", repeats, 1)
+    rows = []
+    for r in range(repeats):
+        for name in methods[r % len(methods):] + methods[: r % len(methods)]:
+            run = estimator_grid([tb], K, [name], [beta], steps, batch_size, lr, seed, 0, "uniform", restart_window, evaluation=False)
+            rows.append({"method": name, "repeat": r, "seconds_per_step": run.seconds_per_step})
+    return pd.DataFrame(rows)
