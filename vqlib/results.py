@@ -32,6 +32,7 @@ from vqlib.store import RESULTS, Store, task_key
 #: computes the stale tasks of these studies at every chapter's parameter defaults.
 CHAPTERS: dict[str, list[str]] = {
     "testbed": ["testbed"],
+    "initialization": ["initialization"],
 }
 
 RUN_STORE_ENV = "VQLIB_RESULTS"
