@@ -9,9 +9,8 @@ import torch
 
 from vqlib import data, init, metrics, params, quantize, rd, report, run, stats, train
 from vqlib.analysis import initialization as ia
-from vqlib.studies import initialization as st
 from vqlib.studies import common
-
+from vqlib.studies import initialization as st
 
 # --- rd_optimal -------------------------------------------------------------------------------------
 
