@@ -17,6 +17,13 @@ from vqlib.studies import common
 from vqlib.train import train
 
 CHAPTER = chapters.ROOT / "book" / "testbed.md"
+INIT_CHAPTER = chapters.ROOT / "book" / "initialization.md"
+
+
+def _init_check(**over):
+    """params.check on the initialization chapter's defaults with `over` changed (as `vqlib.run -p` checks them)."""
+    defaults = chapters.chapter_defaults(chapters.read_chapter(INIT_CHAPTER))
+    return params.check({**defaults, **over}, allowed=set(defaults))
 
 
 def _x(S=2, N=10, m=3, nan=False):
@@ -98,6 +105,12 @@ LIBRARY = [
      ["methods must include 'ste', 'projection'", "without 'ste'"]),
     ("K-sweep-without-rotation-trick", lambda: params.check({"K_list": [8, 64], "methods": ["ste", "projection"], "regimes": ["ema"]}),
      ValueError, ["methods must include 'ste', 'projection', 'rotation_trick'", "without 'rotation_trick'"]),
+    ("init-K-not-in-K_list", lambda: _init_check(K=48), ValueError, ["K (48) must be one of K_list [8, 32, 64]"]),
+    ("init-beta-not-in-beta_list", lambda: _init_check(beta=0.3), ValueError, ["beta (0.3) must be one of beta_list"]),
+    ("init-inits-missing-rd", lambda: _init_check(inits=["uniform", "kmeans"]), ValueError, ["inits must include ['rd_optimal']"]),
+    ("init-regimes-without-seeds-budget", lambda: _init_check(regimes=["ema", "sgd"]), ValueError, ["regimes must include 'seeds-budget'"]),
+    ("init-spectra-without-geometric", lambda: _init_check(spectra=["flat"]), ValueError, ["spectra must include 'geometric'"]),
+    ("init-n_curve-above-n_eval", lambda: _init_check(n_curve=500, n_eval=400), ValueError, ["n_curve must be at most n_eval = 400", "got n_curve = 500"]),
 ]
 
 
@@ -182,6 +195,27 @@ def test_rerun_command_rejects_bad_input_before_executing(tmp_path, capsys, no_e
         assert needle in err, f"{needle!r} not in {err!r}"
     assert not runs.exists() or not any(runs.iterdir())
     assert not (chapters.ROOT / "book" / "runs").exists()
+
+
+# The initialization chapter's cross-parameter rules, through the rerun command: refused before any kernel starts.
+INIT_COMMAND = [
+    ("init-K-not-in-K_list", ["-p", "K", "48"], ["K (48) must be one of K_list [8, 32, 64]"]),
+    ("init-inits-missing", ["-f", "inits.yaml"], ["inits must include ['rd_optimal']"]),
+    ("init-beta-not-in-beta_list", ["-p", "beta", "0.3"], ["beta (0.3) must be one of beta_list"]),
+]
+
+
+@pytest.mark.parametrize("args,needles", [c[1:] for c in INIT_COMMAND], ids=[c[0] for c in INIT_COMMAND])
+def test_rerun_command_rejects_initialization_rules_before_executing(tmp_path, capsys, no_execution, args, needles):
+    (tmp_path / "inits.yaml").write_text("inits: [uniform, kmeans]\n")
+    runs = tmp_path / "runs"
+    argv = [str(INIT_CHAPTER), *[str(tmp_path / a) if a.endswith(".yaml") else a for a in args], "--runs-dir", str(runs)]
+    assert run.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ")
+    for needle in needles:
+        assert needle in err, f"{needle!r} not in {err!r}"
+    assert not runs.exists() or not any(runs.iterdir())
 
 
 @pytest.mark.parametrize(

@@ -7,8 +7,10 @@ import pandas as pd
 import pytest
 import torch
 
-from vqlib import data, experiments, init, metrics, params, quantize, rd, report, stats, train
-
+from vqlib import data, init, metrics, params, quantize, rd, report, run, stats, train
+from vqlib.analysis import initialization as ia
+from vqlib.studies import common
+from vqlib.studies import initialization as st
 
 # --- rd_optimal -------------------------------------------------------------------------------------
 
@@ -152,12 +154,12 @@ def test_evaluate_codebook_by_hand():
 
 @pytest.fixture(scope="module")
 def small_testbed():
-    return experiments.testbed_data(3, 12, 3, 0.1, 4.0, 0.5, 600, 400, 0, torch.device("cpu"))
+    return common.testbed_data(3, 12, 3, 0.1, 4.0, 0.5, 600, 400, 0, torch.device("cpu"))
 
 
 def test_fixed_encoder_training_ignores_estimator_and_beta_and_equals_codebook_only_training(small_testbed):
     runs = [("ste", 0.25), ("rotation_trick", 0.01), ("projection", 1.0), ("ste_manual", 0.5)]
-    check = experiments.fixed_encoder_check(small_testbed, 8, runs, 40, 32, 0.01, 0)
+    check = st.fixed_encoder_check(small_testbed, 8, runs, 40, 32, 0.01, 0)
     assert list(check.estimator) == [e for e, _ in runs]
     # the codebook's gradient does not depend on either, so the runs are identical to the last bit
     assert (check.max_diff_first == 0).all()
@@ -185,44 +187,46 @@ def test_train_codebook_rejects_mismatched_shapes():
 # --- the chapter's experiments ---------------------------------------------------------------------------
 
 
-def test_train_fixed_encoder_labels_and_kmeans_is_the_lloyd_codebook(small_testbed):
+def test_codebook_study_labels_and_kmeans_is_the_lloyd_codebook(small_testbed):
     tb = small_testbed
-    hist = experiments.train_fixed_encoder(tb, 8, ["uniform", "kmeans", "rd_optimal"], 20, 32, 1e-3, 0, 10, {"kmeans": {"iters": 20}})
-    assert set(hist.init) == {"uniform", "kmeans", "rd_optimal"}
-    assert sorted(hist.seed.unique()) == [0, 1, 2] and set(hist.K) == {8}
-    assert sorted(hist.step.unique()) == [0, 10, 20]
-    assert len(hist) == 3 * 3 * 3
+    per_seed, curves = st.init_regime_study({"geometric": tb}, [8], ["uniform", "kmeans", "rd_optimal"], ["seeds-budget"], 20, 32, 0,
+                                            10, None, 2, 20)
+    assert set(per_seed.init) == {"uniform", "kmeans", "rd_optimal"} and len(per_seed) == 3 * 3
+    assert sorted(curves.step.unique()) == [0, 10, 20] and len(curves) == 3 * 3 * 3
     # the kmeans start is the PCA + Lloyd codebook of pca_lloyd (same data, seed and iterations)
-    ref = experiments.pca_lloyd(tb, 8, 20, 0).sort_values("seed")
-    start = hist[(hist.init == "kmeans") & (hist.step == 0)].sort_values("seed")
-    np.testing.assert_allclose(start.latent_distortion.to_numpy(), ref.latent_distortion.to_numpy(), rtol=1e-5)
+    ref = common.pca_lloyd(tb, 8, 20, 0).sort_values("seed")
+    start = per_seed[per_seed.init == "kmeans"].sort_values("seed")
+    np.testing.assert_allclose(start.dist_start.to_numpy(), ref.latent_distortion.to_numpy(), rtol=1e-5)
+    np.testing.assert_allclose(per_seed.lloyd.to_numpy(), np.tile(start.dist_start.to_numpy(), 3), rtol=0)
+    # the best of two k-means runs is at least as good on the training set, so close to k-means on held-out data
+    assert (per_seed.best <= 1.05 * per_seed.lloyd).all()
     # and with the fixed PCA encoder, data-space error = PCA residual + latent distortion
-    np.testing.assert_allclose(experiments.pca_residual(tb) + ref.latent_distortion.to_numpy(), ref.sq_error.to_numpy(), rtol=1e-4)
+    np.testing.assert_allclose(st.pca_residual(tb) + ref.latent_distortion.to_numpy(), ref.sq_error.to_numpy(), rtol=1e-4)
 
 
 def test_train_learned_encoder_start_end_on_the_full_set(small_testbed):
-    curve, ends = experiments.train_learned_encoder(small_testbed, 4, ["uniform", "data_samples"], 10, 16, 1e-3, 0.25, 0, 5, "ste", 50)
+    curve, ends = st.train_learned_encoder(small_testbed, 4, ["uniform", "data_samples"], 10, 16, 1e-3, 0.25, 0, 5, "ste", 50)
     assert sorted(curve.step.unique()) == [0, 5, 10] and sorted(ends.step.unique()) == [0, 10]
     assert len(ends) == 2 * 2 * 3 and set(ends.init) == {"uniform", "data_samples"}
     # the curve is on the first 50 held-out vectors; without n_curve, start and end are the history's own rows
-    full, ends_full = experiments.train_learned_encoder(small_testbed, 4, ["uniform", "data_samples"], 10, 16, 1e-3, 0.25, 0, 5, "ste")
+    full, ends_full = st.train_learned_encoder(small_testbed, 4, ["uniform", "data_samples"], 10, 16, 1e-3, 0.25, 0, 5, "ste")
     cols = ["K", "init", "seed", "step", "sq_error", "dead_codes"]
     pd.testing.assert_frame_equal(ends[cols].reset_index(drop=True), ends_full[cols].reset_index(drop=True))
     assert not np.allclose(curve[curve.step == 0].sq_error, full[full.step == 0].sq_error)
 
 
 def test_uniform_scale_sweep_scales_one_draw(small_testbed):
-    sweep = experiments.uniform_scale_sweep(small_testbed, 8, [0.01, 1.0], 5, 16, 1e-3, 0)
-    std = experiments.latent_rms_std(small_testbed)
+    sweep = st.uniform_scale_sweep(small_testbed, 8, [0.01, 1.0], 5, 16, 1e-3, 0)
+    std = st.latent_rms_std(small_testbed)
     assert std == pytest.approx(math.sqrt(np.mean([4.01, 2.01, 1.01])))
     np.testing.assert_allclose(sweep.scale, sweep.ratio * std)
     assert set(sweep.step) == {0, 5}
 
 
 def test_latent_bound_is_water_filling_on_the_latent():
-    tb = experiments.testbed_data(1, 8, 2, 0.0, 4.0, 0.25, 10, 10, 0, torch.device("cpu"))
+    tb = common.testbed_data(1, 8, 2, 0.0, 4.0, 0.25, 10, 10, 0, torch.device("cpu"))
     # λ = (4, 1), σ = 0, K = 4 (2 bits): θ = sqrt(4)·2^−2 = 0.5 < 1, D = 1
-    assert experiments.latent_bound(tb, 4) == pytest.approx(1.0)
+    assert st.latent_bound(tb, 4) == pytest.approx(1.0)
 
 
 def test_settle_steps_by_hand():
@@ -230,10 +234,10 @@ def test_settle_steps_by_hand():
         "K": 8, "init": "a", "seed": 0, "step": [0, 10, 20, 30, 40],
         "d": [10.0, 1.0, 2.0, 1.05, 1.0],  # 2.0 is 3 dB off the final 1.0, 1.05 is 0.2 dB off
     })
-    out = experiments.settle_steps(hist, "d", ["K", "init"])
+    out = ia.settle_steps(hist, "d", ["K", "init"])
     assert out.settle_step.tolist() == [30]
     flat = hist.assign(d=1.0)
-    assert experiments.settle_steps(flat, "d", ["K", "init"]).settle_step.tolist() == [0]
+    assert ia.settle_steps(flat, "d", ["K", "init"]).settle_step.tolist() == [0]
 
 
 def test_utilization_readings_score_cells():
@@ -245,7 +249,7 @@ def test_utilization_readings_score_cells():
                 {"setting": "s", "init": "u", "K": K, "seed": seed, "dead_start": u0, "dead_end": u1, "batch_start": u0 + 1, "batch_end": u1},
                 {"setting": "s", "init": "k", "K": K, "seed": seed, "dead_start": k0, "dead_end": k1, "batch_start": 20, "batch_end": 10},
             ]
-    out = experiments.utilization_readings(pd.DataFrame(rows), 32, ranges).set_index("reading")
+    out = ia.utilization_readings(pd.DataFrame(rows), 32, ranges).set_index("reading")
     assert out.loc["K = 32, one quantizer, held-out set", "cells_in_range"] == 0
     assert out.loc["K = 64, one quantizer, held-out set", "cells_in_range"] == 3  # 120, 30, 12 in range; 1 not
     summed = out.loc["K = 32, summed over n = 12 quantizers"]  # n = round(125 / 10)
@@ -255,14 +259,24 @@ def test_utilization_readings_score_cells():
     assert set(best.family) == {"as written", "larger K", "sum over quantizers", "per batch"}
 
 
-def test_check_study_parameters_names_the_parameters():
-    experiments.check_study_parameters(32, [8, 32], 0.25, [0.1, 0.25], ["uniform", "kmeans", "rd_optimal"])
-    with pytest.raises(ValueError, match="K \\(16\\) must be one of K_list"):
-        experiments.check_study_parameters(16, [8, 32], 0.25, [0.25], ["uniform", "kmeans", "rd_optimal"])
-    with pytest.raises(ValueError, match="beta .* beta_list"):
-        experiments.check_study_parameters(32, [32], 0.3, [0.25], ["uniform", "kmeans", "rd_optimal"])
-    with pytest.raises(ValueError, match="inits must include \\['rd_optimal'\\]"):
-        experiments.check_study_parameters(32, [32], 0.25, [0.25], ["uniform", "kmeans"])
+INIT_DEFAULTS = run.chapter_defaults(run.read_chapter(run.ROOT / "book" / "initialization.md"))
+
+
+@pytest.mark.parametrize(
+    "bad,match",
+    [
+        ({"K": 48}, "K \\(48\\) must be one of K_list"),
+        ({"beta": 0.3}, "beta \\(0.3\\) must be one of beta_list"),
+        ({"inits": ["uniform", "kmeans"]}, "inits must include \\['rd_optimal'\\]"),
+        ({"regimes": ["ema"]}, "regimes must include 'seeds-budget'"),
+        ({"spectra": ["flat"]}, "spectra must include 'geometric'"),
+        ({"n_curve": 20000}, "n_curve must be at most n_eval = 10000"),
+    ],
+)
+def test_chapter_parameters_are_checked_together_before_any_kernel(bad, match):
+    assert params.check(INIT_DEFAULTS, allowed=set(INIT_DEFAULTS)) == INIT_DEFAULTS
+    with pytest.raises(ValueError, match=match):
+        params.check({**INIT_DEFAULTS, **bad}, allowed=set(INIT_DEFAULTS))
 
 
 def test_paired_against_agrees_with_paired():
@@ -335,17 +349,17 @@ def test_regime_trainer_ema_block_follows_vqlib_ema():
 
 def test_beats_and_within_margin_four_verdicts():
     base = np.array([1.0, 1.0, 1.0, 1.0, 1.0])
-    assert experiments.beats(base * [0.90, 0.91, 0.89, 0.90, 0.905], base, 0.02)[0] == "holds"
-    assert experiments.beats(base * [1.00, 1.01, 0.995, 1.0, 1.005], base, 0.02)[0] == "does not hold"
-    assert experiments.beats(base * [0.95, 1.01, 0.97, 1.0, 0.99], base, 0.02)[0] == "inconclusive"
-    assert experiments.beats(base[:1], base[:1], 0.02)[0] == "not testable"
-    assert experiments.within_margin(base * [1.0, 1.005, 0.995, 1.0, 1.0], base, 0.02)[0] == "holds"
-    assert experiments.within_margin(base * [1.1, 1.12, 1.09, 1.1, 1.11], base, 0.02)[0] == "does not hold"
+    assert ia.beats(base * [0.90, 0.91, 0.89, 0.90, 0.905], base, 0.02)[0] == "holds"
+    assert ia.beats(base * [1.00, 1.01, 0.995, 1.0, 1.005], base, 0.02)[0] == "does not hold"
+    assert ia.beats(base * [0.95, 1.01, 0.97, 1.0, 0.99], base, 0.02)[0] == "inconclusive"
+    assert ia.beats(base[:1], base[:1], 0.02)[0] == "not testable"
+    assert ia.within_margin(base * [1.0, 1.005, 0.995, 1.0, 1.0], base, 0.02)[0] == "holds"
+    assert ia.within_margin(base * [1.1, 1.12, 1.09, 1.1, 1.11], base, 0.02)[0] == "does not hold"
 
 
 def test_flat_testbed_keeps_the_total_variance():
     tb = data.linear_gaussian(2, 12, data.spectrum(4, 4.0, 0.5), 0.1, 50, 20, seed=0)
-    flat = experiments.flat_testbed(tb, seed=1)
+    flat = st.flat_testbed(tb, seed=1)
     assert torch.allclose(flat.eigenvalues, torch.full((4,), float(tb.eigenvalues.mean()), dtype=tb.eigenvalues.dtype))
     assert flat.x_train.shape == tb.x_train.shape and flat.sigma == tb.sigma
 
@@ -365,8 +379,87 @@ def test_new_parameters_fail_with_their_names(bad, match):
         params.check(bad)
 
 
-def test_study_parameters_need_the_seeds_setting():
-    with pytest.raises(ValueError, match="regimes must include 'seeds-budget'"):
-        experiments.check_study_parameters(32, [32], 0.25, [0.25], ["uniform", "kmeans", "rd_optimal"], ["ema"], ["geometric"])
-    with pytest.raises(ValueError, match="spectra must include 'geometric'"):
-        experiments.check_study_parameters(32, [32], 0.25, [0.25], ["uniform", "kmeans", "rd_optimal"], ["seeds-budget"], ["flat"])
+# --- the stored study (vqlib.studies.initialization) and what the chapter derives from it ---------------------
+
+TINY = {**INIT_DEFAULTS, "seeds": 2, "D": 12, "n_train": 300, "n_eval": 200, "n_curve": 50, "K_list": [4, 8], "K": 8, "steps": 10,
+        "eval_every": 5, "kmeans_iters": 3, "restarts": 2, "scale_list": [0.01, 1.0], "beta_list": [0.05, 0.25]}
+
+
+@pytest.fixture(scope="module")
+def tiny_results():
+    """Every task of the study at tiny settings, concatenated per table in task order (as results.load does)."""
+    torch.set_num_threads(1)
+    p = {k: TINY[k] for k in st.PARAMS}
+    tasks = st.tasks(p)
+    parts = {}
+    for t in tasks:
+        tables = st.compute(t, torch.device("cpu"))
+        assert list(tables) == list(st.TABLES)  # every task gives every table (those of other parts empty)
+        for name, frame in tables.items():
+            parts.setdefault(name, []).append(frame)
+    return tasks, {n: pd.concat(f, ignore_index=True) for n, f in parts.items()}
+
+
+def test_tasks_split_by_part_and_carry_only_what_they_use(tiny_results):
+    tasks, _ = tiny_results
+    parts = [t["part"] for t in tasks]
+    assert parts == ["codebook"] * 4 + ["learned"] * 2 + ["invariance", "scale"] + ["beta"] * 2
+    assert [(t["spectrum"], t["K"]) for t in tasks[:4]] == [("geometric", 4), ("geometric", 8), ("flat", 4), ("flat", 8)]
+    assert "beta" not in tasks[0] and "lr" not in tasks[0]  # codebook-only training does not depend on them
+    assert [t["inits"] for t in tasks[4:6]] == [["uniform", "kmeans", "data_samples", "rd_optimal"]] * 2
+
+
+def test_codebook_tasks_give_the_rows_of_one_run_over_everything(tiny_results):
+    _, res = tiny_results
+    p = TINY
+    tb = common.testbed_data(p["seeds"], p["D"], p["m"], p["sigma"], p["lambda_1"], p["decay"], p["n_train"], p["n_eval"], p["seed"], torch.device("cpu"))
+    whole, curves = st.init_regime_study({"geometric": tb, "flat": st.flat_testbed(tb, p["seed"])}, p["K_list"], p["inits"], p["regimes"],
+                                         p["steps"], p["batch_size"], p["seed"], p["eval_every"], p["n_curve"], p["restarts"], p["kmeans_iters"])
+    pd.testing.assert_frame_equal(res["codebook"], whole, check_dtype=False)
+    pd.testing.assert_frame_equal(res["codebook_curves"], curves, check_dtype=False)
+
+
+def test_tiny_run_has_what_the_chapter_reads(tiny_results):
+    _, res = tiny_results
+    p = TINY
+    n_inits, n_regimes = len(p["inits"]), len(p["regimes"])
+    assert len(res["codebook"]) == len(p["spectra"]) * len(p["K_list"]) * n_regimes * n_inits * p["seeds"]
+    for col in ("dead_start", "dead_end", "batch_start", "batch_end", "steps_to_kmeans"):  # the per-seed integers stay stored
+        assert col in res["codebook"]
+    assert res["codebook"].dead_end.between(0, 8).all()
+    per_seed = ia.per_seed(res, p["steps"])
+    assert len(per_seed) == len(p["K_list"]) * p["seeds"] * (n_inits + len(st.LEARNED_INITS))
+    assert per_seed[["gap_db", "lloyd_gap_db", "settle_step"]].notna().all().all()
+    # the learned rows' Lloyd reference is the fixed row's k-means distortion plus the PCA residual, seed by seed
+    fx = per_seed[(per_seed.setting == ia.FX) & (per_seed.init == "kmeans")].set_index(["K", "seed"]).dist_start
+    ln = per_seed[per_seed.setting == ia.LN]
+    np.testing.assert_allclose(ln.lloyd, fx.loc[list(zip(ln.K, ln.seed))].to_numpy() + ia.pca_residual(res)[ln.seed.to_numpy()])
+    assert set(res["invariance"].estimator) == {"ste", "rotation_trick", "projection"}
+    assert (res["invariance"].max_diff_first == 0).all()
+    scale = res["scale"]
+    assert sorted(scale.ratio.unique()) == sorted({0.01, 1.0, (1 / p["K"]) / scale["std"].iloc[0]})
+    bf = ia.beta_final(res["beta"], p["steps"])
+    assert len(bf) == len(p["beta_list"]) * len(st.BETA_INITS) * p["seeds"]
+    claims, values = ia.beta_claims(bf, p["beta_list"], p["beta"])
+    assert [c["id"] for c in claims] == ["init-beta-robust", "init-beta-low", "init-beta-high", "init-beta-sweet", "init-beta-dead"]
+    assert values["initialization_verdict_beta_robust"] == "not testable"  # no β in [0.1, 0.5] besides the reference
+    claims, values = ia.regime_claims(res["codebook"], p["inits"], p["regimes"], p["K"], p["steps"], p["restarts"], 0.02)
+    assert len(claims) == 1 + 2 * n_regimes + 2 and values["initialization_verdict_exact_codebook"] == "does not hold"
+
+
+def test_stored_references_match_their_closed_forms(tiny_results):
+    _, res = tiny_results
+    p = TINY
+    lam = data.spectrum(p["m"], p["lambda_1"], p["decay"]).numpy()
+    # the latent RMS std of the scale sweep, and the latent D(R) beside the codebook rows
+    assert res["scale"]["std"].iloc[0] == pytest.approx(math.sqrt(np.mean(lam + p["sigma"] ** 2)))
+    for K in p["K_list"]:
+        rows = res["codebook"][(res["codebook"].spectrum == "geometric") & (res["codebook"].K == K)]
+        assert rows.bound.unique() == pytest.approx(rd.gaussian_dr((lam + p["sigma"] ** 2).tolist(), math.log2(K)))
+    # the flat spectrum has the same total variance, so its D(R) at K = 1 (zero bits) would be equal; at K > 1 it is larger
+    flat = res["codebook"][res["codebook"].spectrum == "flat"]
+    assert (flat.groupby("K").bound.first() > res["codebook"][res["codebook"].spectrum == "geometric"].groupby("K").bound.first()).all()
+    # the learned rows' bound: D(R) of Cov(x), whose eigenvalues are λ_i + σ² (m of them) and σ² (D − m)
+    cov = np.r_[lam + p["sigma"] ** 2, np.full(p["D"] - p["m"], p["sigma"] ** 2)]
+    for K, b in res["learned_ends"].groupby("K").bound.first().items():
+        assert b == pytest.approx(rd.gaussian_dr(cov.tolist(), math.log2(K)))

@@ -218,6 +218,8 @@ def check_consistent(params: dict[str, Any]) -> None:
     _check_rate_distortion(params)
     if "B_list" in params and params.get("seeds", 2) < 2:  # the cost chapter: S seeds against one
         raise ValueError(f"seeds must be at least 2 (training S seeds at once is timed against one seed), got seeds = {params['seeds']}")
+    if "spectra" in params:  # the initialization chapter (book/initialization.md): the parameter it alone has
+        _check_initialization(params)
     inits = set(params.get("inits", [])) | ({params["init"]} if "init" in params else set())
     if "n_train" in params and ("kmeans_iters" in params or inits & _FROM_DATA):
         sizes = [("K", params["K"])] if "K" in params else []
@@ -267,6 +269,25 @@ def _check_rate_distortion(params: dict[str, Any]) -> None:
         raise ValueError(f"K_list must hold 2**d for some d in dims = {params['dims']} (one bit per dimension), "
                          f"got K_list = {params['K_list']}")
 
+
+
+def _check_initialization(params: dict[str, Any]) -> None:
+    """The initialization chapter's cross-parameter rules (each parameter given is already valid alone)."""
+    if "seeds-budget" not in params.get("regimes", ["seeds-budget"]):
+        raise ValueError(f"regimes must include 'seeds-budget' (the seeds' setting, which the dead-code and scale sections use), "
+                         f"got {params['regimes']}")
+    if "geometric" not in params["spectra"]:
+        raise ValueError(f"spectra must include 'geometric' (the testbed's spectrum), got {params['spectra']}")
+    if "K" in params and "K_list" in params and params["K"] not in params["K_list"]:
+        raise ValueError(f"K ({params['K']}) must be one of K_list {params['K_list']}: the seeds' table is read at K")
+    if "beta" in params and "beta_list" in params and params["beta"] not in params["beta_list"]:
+        raise ValueError(f"beta ({params['beta']}) must be one of beta_list {params['beta_list']}: the β sweep compares against it")
+    missing = sorted({"uniform", "kmeans", "rd_optimal"} - set(params.get("inits", ["uniform", "kmeans", "rd_optimal"])))
+    if missing:
+        raise ValueError(f"inits must include {missing} (the seeds' table compares uniform, kmeans and rd_optimal), got {params['inits']}")
+    if "n_curve" in params and "n_eval" in params and params["n_curve"] > params["n_eval"]:
+        raise ValueError(f"n_curve must be at most n_eval = {params['n_eval']} (the learning curves use the first n_curve "
+                         f"held-out vectors), got n_curve = {params['n_curve']}")
 
 
 def check_namespace(namespace: dict[str, Any]) -> dict[str, Any]:

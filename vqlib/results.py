@@ -39,6 +39,7 @@ CHAPTERS: dict[str, list[str]] = {
     "scale": ["scale"],
     "subspace": ["subspace"],
     "multimodal": ["multimodal"],
+    "initialization": ["initialization"],
 }
 
 RUN_STORE_ENV = "VQLIB_RESULTS"
