@@ -8,7 +8,7 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent / "reference"))
-import make_reference  # noqa: E402
+import make_reference
 
 REFERENCE = torch.load(Path(__file__).parent / "reference" / "trainer.pt", weights_only=False)
 

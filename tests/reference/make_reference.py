@@ -12,7 +12,6 @@ import dataclasses
 import sys
 from pathlib import Path
 
-import pandas as pd
 import torch
 
 from vqlib import codebook_training, data, grid, realdata, regimes, train
