@@ -50,7 +50,7 @@ def train_codebooks(
     ema_blocks = [spec.codebook_update == "ema" for spec in specs]
     blocks = [codebooks.detach().clone().float() if e else torch.nn.Parameter(codebooks.detach().clone().float()) for e in ema_blocks]
     model = CodebookOnly(blocks)
-    opts = [regimes_mod.optimizer(spec, [], [block]) for spec, block, e in zip(specs, blocks, ema_blocks) if not e]
+    opts = [regimes_mod.optimizer(spec, *CodebookOnly([block]).param_groups()) for spec, block, e in zip(specs, blocks, ema_blocks) if not e]
     emas = [EMACodebook(model, torch.arange(r * C, (r + 1) * C), spec.ema_decay) for r, spec in enumerate(specs) if ema_blocks[r]]
     n_curve = z_eval.shape[1] if n_curve is None else check_int("n_curve", n_curve, 1, z_eval.shape[1])
     seed_of = torch.arange(C, device=z_train.device) % S

@@ -183,21 +183,20 @@ def train_grid(
     x_flat = x_train.reshape(G * N, D)
     recipe = regimes_mod.adam(lr) if regime is None else regime
     use_ema = recipe.codebook_update == "ema"
-    rest = [p for name, p in model.named_parameters() if name != "codebook"]
-    opt = regimes_mod.optimizer(recipe, rest, [] if use_ema else [model.codebook])
-    if use_ema:
-        model.codebook.requires_grad_(False)
 
     def losses(x_rows: torch.Tensor) -> tuple[torch.Tensor, dict]:
         parts, out = grid_losses(model, layout, x_rows, beta, codebook_term=not use_ema)
         return parts["total"], out
 
     task = VQObjective(model, beta, losses)
+    opt = regimes_mod.optimizer(recipe, *task.param_groups(codebook=not use_ema))
+    if use_ema:
+        model.codebook.requires_grad_(False)
     run = fit(
         task,
         lambda step: x_flat.index_select(0, idx[step - 1].reshape(-1).to(device)).view(len(layout.rows), batch_size, D),
         steps, opt,
-        emas=[EMACodebook(task, torch.arange(L), recipe.ema_decay)] if use_ema else [],
+        emas=[EMACodebook(task, torch.arange(L), regimes_mod.ema_decay(recipe))] if use_ema else [],
         restart=restart,
         evaluate=lambda step: _rows(slices, step, evaluate(model, layout, x_eval, beta, A, labels_eval)),
         eval_every=eval_every, record=evaluation,

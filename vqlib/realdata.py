@@ -222,8 +222,8 @@ def train_study(
     basis = simvq_basis(S, K, m, stream(seed, "simvq"))[seed_of]
     model = MLPVQ({k: v[seed_of] for k, v in start.items()}, codebook, [s["estimator"] for s in spec], simvq_mask,
                   activation, estimator_seed=stream(seed, "estimator"), basis=basis)
-    opt = regimes.optimizer(regime, model.network_parameters(), [model.codebook, model.simvq_w] if grad_codebook else [])
     task = VQObjective(model, beta)
+    opt = regimes.optimizer(regime, *task.param_groups(codebook=grad_codebook))
     ema_rows = torch.nonzero(ema_mask).view(-1)  # EMA statistics are kept for these slices only
     emas = [EMACodebook(task, ema_rows, regimes.ema_decay(regime), mask_grad=grad_codebook)] if len(ema_rows) else []
     restart = DeadCodeRestart(L, K, restart_window, restart_mask, stream(seed, "restart")) if restart_mask.any() else None

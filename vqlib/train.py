@@ -47,9 +47,10 @@ def train(
             raise ValueError(f"{name} must have shape (S={S_model}, N, D={D_model}) to match the model, got {tuple(x.shape)}")
     S, N, _ = x_train.shape
     idx = batch_indices(S, N, steps, batch_size, seed).to(x_train.device)
-    opt = regimes.optimizer(regimes.adam(lr), list(model.parameters()), [])
+    task = VQObjective(model, beta)
+    opt = regimes.optimizer(regimes.adam(lr), *task.param_groups())
     run = fit(
-        VQObjective(model, beta), lambda step: take_rows(x_train, idx[step - 1]), steps, opt,
+        task, lambda step: take_rows(x_train, idx[step - 1]), steps, opt,
         evaluate=lambda step: _eval_rows(model, x_eval, A, step), eval_every=eval_every,
         on_step=None if callback is None else lambda step: callback(model, step), desc=model.estimator_name,
     )
@@ -112,7 +113,8 @@ def train_codebook(
     S, N, m = z_train.shape
     idx = batch_indices(S, N, steps, batch_size, seed).to(z_train.device)
     cb = torch.nn.Parameter(codebook.detach().clone().float())
-    opt = regimes.optimizer(regimes.adam(lr), [], [cb])
+    task = CodebookOnly([cb])
+    opt = regimes.optimizer(regimes.adam(lr), *task.param_groups())
 
     def rows(step: int) -> pd.DataFrame:
         frame = pd.DataFrame({k: v.cpu().numpy() for k, v in evaluate_codebook(z_eval, cb.detach(), batch_size).items()})
@@ -120,7 +122,7 @@ def train_codebook(
         frame.insert(0, "step", step)
         return frame
 
-    run = fit(CodebookOnly([cb]), lambda step: take_rows(z_train, idx[step - 1]), steps, opt, evaluate=rows,
+    run = fit(task, lambda step: take_rows(z_train, idx[step - 1]), steps, opt, evaluate=rows,
               eval_every=eval_every, desc="codebook")
     return pd.concat(run.history, ignore_index=True), cb.detach()
 

@@ -54,14 +54,20 @@ def take_rows(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
 
 
 class Trainable(Protocol):
-    """What the loop needs of a model: per-slice losses, the codebook (L, K, m) and a way to set codes."""
+    """What the loop needs of a model: per-slice losses, the codebook (L, K, m), a way to set codes, parameter groups."""
 
     @property
     def codebook(self) -> torch.Tensor: ...
 
+    def param_groups(self, codebook: bool = True) -> tuple[list[torch.nn.Parameter], list[torch.nn.Parameter]]: ...
+
     def train_losses(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]: ...
 
     def set_codes(self, rows: torch.Tensor, values: torch.Tensor) -> None: ...
+
+
+#: Parameters of a VQ module in the regimes' codebook group (learning rate codebook_lr).
+CODEBOOK_PARAMETERS = ("codebook", "simvq_w")
 
 
 class VQObjective:
@@ -74,6 +80,11 @@ class VQObjective:
     def codebook(self) -> torch.Tensor:
         """The module's codebook parameter (L, K, m)."""
         return self.module.codebook
+
+    def param_groups(self, codebook: bool = True) -> tuple[list[torch.nn.Parameter], list[torch.nn.Parameter]]:
+        """(encoder and decoder parameters, codebook parameters: the codebook and SimVQ's W; none when `codebook` is False)."""
+        book = [p for name, p in self.module.named_parameters() if name in CODEBOOK_PARAMETERS]
+        return [p for name, p in self.module.named_parameters() if name not in CODEBOOK_PARAMETERS], book if codebook else []
 
     def train_losses(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Total loss per slice (L,) and the forward outputs (z, idx, ...) of minibatch x."""
@@ -101,6 +112,10 @@ class CodebookOnly:
     def codebook(self) -> torch.Tensor:
         """All blocks stacked, (R·C, K, m)."""
         return self.blocks[0] if len(self.blocks) == 1 else torch.cat(list(self.blocks))
+
+    def param_groups(self, codebook: bool = True) -> tuple[list[torch.nn.Parameter], list[torch.nn.Parameter]]:
+        """(no network parameters, the blocks learned by gradient)."""
+        return [], [b for b in self.blocks if isinstance(b, torch.nn.Parameter)] if codebook else []
 
     def train_losses(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Codebook loss per stacked codebook (R·C,) of minibatch x (C, B, m), and z (the batch per block) and idx."""
