@@ -37,3 +37,10 @@ def test_quick_command_line_prints_both_tables(capsys):
     assert bench.main(["--quick"]) == 0
     out = capsys.readouterr().out
     assert "rotation_trick" in out and "vqp_rotation_trick" in out and "vs_one_seed" in out
+
+
+def test_trainer_cost_per_slice_step():
+    cost = bench.trainer_cost(seeds=1, steps=2, rounds=1)
+    assert list(cost.slices) == [len(bench.TRAINER_METHODS)]
+    assert cost[["ms_per_step", "ms_per_slice_step", "wall_ms_per_step"]].notna().all().all() and (cost.wall_ms_per_step > 0).all()
+    assert cost.wall_ms_per_slice_step.iloc[0] * len(bench.TRAINER_METHODS) == pytest.approx(cost.wall_ms_per_step.iloc[0])

@@ -2,6 +2,7 @@
 
     python -m vqlib.bench                  # the full grid: B in {1024, 4096}, m in {4, 64}, K in {32, 1024}
     python -m vqlib.bench --quick          # one small shape (a smoke run)
+    python -m vqlib.bench --trainer        # the training loop's cost per slice-step at the testbed's shapes
 
 One *step* is what a training step spends on quantization: nearest-codeword assignment (one B x K
 distance matmul and an argmin), the codeword gather, the estimator, the codebook and commitment losses,
@@ -188,14 +189,56 @@ def grid_shapes(B_list=GRID["B"], m_list=GRID["m"], K_list=GRID["K"]) -> list[tu
     return [(B, m, K) for B in B_list for m in m_list for K in K_list]
 
 
+#: The trainer benchmark's grid: the testbed's shapes, 4 methods x 20 seeds = 80 slices, Adam.
+TRAINER_METHODS = ("ste", "projection", "rotation_trick", "restart")
+
+
+def trainer_cost(seeds: int = 20, steps: int = 100, rounds: int = 5, methods: tuple[str, ...] = TRAINER_METHODS) -> pd.DataFrame:
+    """Cost of one training step of the batched testbed grid (D=64, m=4, K=32, batch 256, Adam; no evaluation).
+
+    One row per round: wall milliseconds per step (the grid's own timer), and thread CPU milliseconds per step
+    (a run of `steps` minus a run of one step, so set-up is left out; robust to a loaded machine), each also
+    per slice-step (divided by the slices).
+    """
+    from vqlib.studies import common
+
+    check_int("seeds", seeds, 1)
+    check_int("steps", steps, 2)
+    check_int("rounds", rounds, 1)
+    tb = common.testbed_data(seeds, 64, 4, 0.1, 4.0, 0.5, 2000, 200, 0, torch.device("cpu"))
+    slices = len(methods) * seeds
+
+    def run(n: int, r: int) -> tuple[float, float]:
+        start = time.thread_time()
+        out = common.estimator_grid([tb], 32, list(methods), [BETA], n, 256, 1e-3, r, evaluation=False)
+        return time.thread_time() - start, out.seconds_per_step
+
+    run(2, 0)  # warm-up
+    rows = []
+    for r in range(rounds):
+        one, _ = run(1, r)
+        total, wall = run(steps, r)
+        cpu = (total - one) / (steps - 1)
+        rows.append({"round": r, "slices": slices, "ms_per_step": 1e3 * cpu, "ms_per_slice_step": 1e3 * cpu / slices,
+                     "wall_ms_per_step": 1e3 * wall, "wall_ms_per_slice_step": 1e3 * wall / slices})
+    return pd.DataFrame(rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m vqlib.bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="one small shape, few rounds (a smoke run)")
     parser.add_argument("--rounds", type=int, default=15, help="rounds per shape; each times one block per method")
     parser.add_argument("--block", type=float, default=0.02, help="seconds of back-to-back calls per block")
     parser.add_argument("--csv", help="also write the step ratios to this CSV file")
+    parser.add_argument("--trainer", action="store_true", help="only the training loop's cost per slice-step (testbed shapes, 80 slices)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)  # one thread, as the chapters run
+    if args.trainer:
+        cost = trainer_cost(steps=20 if args.quick else 100, rounds=2 if args.quick else 5)
+        print("Training loop, testbed grid (D=64, m=4, K=32, batch 256, 4 methods x 20 seeds = 80 slices, Adam), one thread:")
+        print(cost.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+        print(f"median (thread CPU): {cost.ms_per_step.median():.4g} ms per step, {cost.ms_per_slice_step.median():.4g} ms per slice-step")
+        return 0
     with_vqp = vqp_available()
     shapes = [(1024, 4, 32)] if args.quick else grid_shapes()
     rounds = 3 if args.quick else args.rounds

@@ -12,18 +12,10 @@ from __future__ import annotations
 import pandas as pd
 import torch
 
-from vqlib import ema
+from vqlib import regimes as regimes_mod
 from vqlib.checks import check_int
-from vqlib.quantize import codebook_loss, quantize
-from vqlib.regimes import Regime, get
-from vqlib.train import batch_indices, evaluate_codebook, take_rows
-
-
-def _optimizer(regime: Regime, param: torch.nn.Parameter) -> torch.optim.Optimizer:
-    """The regime's optimizer for the codebook alone, at its codebook learning rate."""
-    if regime.optimizer == "adam":
-        return torch.optim.Adam([param], lr=regime.codebook_lr)
-    return torch.optim.SGD([param], lr=regime.codebook_lr, momentum=regime.momentum)
+from vqlib.train import evaluate_codebook
+from vqlib.trainer import CodebookOnly, EMACodebook, batch_indices, fit, take_rows
 
 
 def train_codebooks(
@@ -52,28 +44,22 @@ def train_codebooks(
     C, K, _ = codebooks.shape
     if C % S or codebooks.shape[-1] != m:
         raise ValueError(f"codebooks (C, K, m) must have C a multiple of the {S} seeds and m = {m}, got {tuple(codebooks.shape)}")
-    specs = [get(r) for r in regimes]
-    R, reps = len(specs), C // S
+    specs = [regimes_mod.get(r) for r in regimes]
+    reps = C // S
     idx = batch_indices(S, N, steps, batch_size, seed).to(z_train.device)
-    blocks, opts, states = [], [], []
-    for spec in specs:
-        block = codebooks.detach().clone().float()
-        if spec.codebook_update == "ema":
-            blocks.append(block)
-            opts.append(None)
-            states.append(ema.ema_init(block))
-        else:
-            param = torch.nn.Parameter(block)
-            blocks.append(param)
-            opts.append(_optimizer(spec, param))
-            states.append(None)
+    ema_blocks = [spec.codebook_update == "ema" for spec in specs]
+    blocks = [codebooks.detach().clone().float() if e else torch.nn.Parameter(codebooks.detach().clone().float()) for e in ema_blocks]
+    model = CodebookOnly(blocks)
+    opts = [regimes_mod.optimizer(spec, *CodebookOnly([block]).param_groups()) for spec, block, e in zip(specs, blocks, ema_blocks) if not e]
+    emas = [EMACodebook(model, torch.arange(r * C, (r + 1) * C), spec.ema_decay) for r, spec in enumerate(specs) if ema_blocks[r]]
     n_curve = z_eval.shape[1] if n_curve is None else check_int("n_curve", n_curve, 1, z_eval.shape[1])
     seed_of = torch.arange(C, device=z_train.device) % S
+    subset = n_curve < z_eval.shape[1]
 
     def rows(step: int, curve: bool) -> pd.DataFrame:
         z = z_eval[:, :n_curve] if curve else z_eval
         frames = []
-        for spec, block in zip(specs, blocks):
+        for spec, block in zip(specs, model.blocks):
             metrics = evaluate_codebook(z[seed_of], block.detach(), batch_size)
             frame = pd.DataFrame({k: v.cpu().numpy() for k, v in metrics.items()})
             frame.insert(0, "book", range(C))
@@ -83,27 +69,11 @@ def train_codebooks(
             frames.append(frame)
         return pd.concat(frames, ignore_index=True)
 
-    history = [rows(0, False)]
-    if n_curve < z_eval.shape[1] and eval_every:
-        history.append(rows(0, True))
-    for step in range(1, steps + 1):
-        batch = take_rows(z_train, idx[step - 1]).repeat(reps, 1, 1)  # (C, B, m): the seed's batch for every codebook
-        stacked = torch.cat(list(blocks))  # one nearest-code search for every regime
-        q, code_idx = quantize(batch.repeat(R, 1, 1), stacked)
-        loss = codebook_loss(batch.repeat(R, 1, 1), q).sum()
-        for opt in opts:
-            if opt is not None:
-                opt.zero_grad(set_to_none=True)
-        if any(opt is not None for opt in opts):
-            loss.backward()
-        for r, (spec, opt, state) in enumerate(zip(specs, opts, states)):
-            if opt is not None:
-                opt.step()
-            else:
-                blocks[r] = ema.ema_update(state, batch, code_idx[r * C:(r + 1) * C].detach(), spec.ema_decay)
-        if eval_every and step % eval_every == 0 and step != steps:
-            history.append(rows(step, n_curve < z_eval.shape[1]))
-    history.append(rows(steps, False))
-    if n_curve < z_eval.shape[1] and eval_every:
-        history.append(rows(steps, True))
-    return pd.concat(history, ignore_index=True)
+    def evaluate(step: int) -> list[pd.DataFrame]:
+        if step in (0, steps):  # all of z_eval, and the curve subset where curves are drawn on one
+            return [rows(step, False)] + ([rows(step, True)] if subset and eval_every else [])
+        return [rows(step, subset)]
+
+    run = fit(model, lambda step: take_rows(z_train, idx[step - 1]).repeat(reps, 1, 1), steps,
+              regimes_mod.Optimizers(opts) if opts else None, emas, evaluate=evaluate, eval_every=eval_every, desc="codebooks")
+    return pd.concat([f for frames in run.history for f in frames], ignore_index=True)

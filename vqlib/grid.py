@@ -7,7 +7,6 @@ one seed draw the same minibatch indices, so methods and settings are compared o
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import pandas as pd
@@ -16,13 +15,12 @@ import torch
 from vqlib import metrics
 from vqlib import regimes as regimes_mod
 from vqlib.checks import check_float, check_int
-from vqlib.ema import ema_init, ema_update
 from vqlib.estimators import ESTIMATORS, LABELS as ESTIMATOR_LABELS
 from vqlib.init import lloyd
 from vqlib.models import LinearVQ
 from vqlib.quantize import assign, codebook_loss, commitment_loss, lookup, quantize, sq_distances
 from vqlib.restart import DeadCodeRestart
-from vqlib.train import batch_indices
+from vqlib.trainer import EMACodebook, VQObjective, batch_indices, fit, stream
 
 #: A method is a gradient estimator, or "restart": STE with dead-code restart (vqlib.restart).
 METHODS: dict[str, tuple[str, bool]] = {**{name: (name, False) for name in ESTIMATORS}, "restart": ("ste", True)}
@@ -173,64 +171,41 @@ def train_grid(
     device = x_train.device
     decoder = encoder.transpose(1, 2) if decoder is None else decoder
     est_names = [METHODS[m][0] for m in slices.method]
-    model = LinearVQ(encoder, codebook, decoder, est_names, learn_encoder=learn_encoder, estimator_seed=seed + 4).to(device)
+    model = LinearVQ(encoder, codebook, decoder, est_names, learn_encoder=learn_encoder, estimator_seed=stream(seed, "estimator")).to(device)
     active = torch.tensor([METHODS[m][1] for m in slices.method])
-    restart = DeadCodeRestart(L, model.K, restart_window, active, seed + 5) if active.any() else None
+    restart = DeadCodeRestart(L, model.K, restart_window, active, stream(seed, "restart")) if active.any() else None
     layout = RowLayout(torch.tensor(slices.data.to_list()), torch.tensor(slices.seed.to_list()))
     beta = torch.tensor(slices.beta.to_list(), dtype=torch.float32, device=device)
     n_seeds = int(slices.seed.max()) + 1
     G, N, D = x_train.shape
     # Minibatch indices of every step and row (a row draws its seed's stream), as flat indices into x_train.
-    idx = batch_indices(n_seeds, N, steps, batch_size, seed + 3)[:, layout.row_seed] + (layout.rows * N).view(1, -1, 1)
+    idx = batch_indices(n_seeds, N, steps, batch_size, stream(seed, "batches"))[:, layout.row_seed] + (layout.rows * N).view(1, -1, 1)
     x_flat = x_train.reshape(G * N, D)
-    use_ema = regime is not None and regime.codebook_update == "ema"
-    converge = regime is not None and regime.converge
-    if regime is None:
-        opt = torch.optim.Adam(model.parameters(), lr=lr)
-    else:
-        rest = [p for name, p in model.named_parameters() if name != "codebook"]
-        opt = regimes_mod.optimizer(regime, rest, [] if use_ema else [model.codebook])
-    ema = None
+    recipe = regimes_mod.adam(lr) if regime is None else regime
+    use_ema = recipe.codebook_update == "ema"
+
+    def losses(x_rows: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        parts, out = grid_losses(model, layout, x_rows, beta, codebook_term=not use_ema)
+        return parts["total"], out
+
+    task = VQObjective(model, beta, losses)
+    opt = regimes_mod.optimizer(recipe, *task.param_groups(codebook=not use_ema))
     if use_ema:
         model.codebook.requires_grad_(False)
-        ema = ema_init(model.codebook.detach())
-    evaluate_now = lambda step: _rows(slices, step, evaluate(model, layout, x_eval, beta, A, labels_eval))  # noqa: E731
-    first = evaluate_now(0) if evaluation or converge else slices.iloc[:0].assign(step=0)
-    rows = [first] if evaluation else [slices.iloc[:0].assign(step=0)]
-    last_objective = float(first.objective.mean()) if converge else 0.0
-    elapsed, done = 0.0, 0
-    for step in range(1, steps + 1):
-        start = time.perf_counter()
-        x_rows = x_flat.index_select(0, idx[step - 1].reshape(-1).to(device)).view(len(layout.rows), batch_size, D)
-        losses, out = grid_losses(model, layout, x_rows, beta, codebook_term=not use_ema)
-        opt.zero_grad(set_to_none=True)
-        losses["total"].sum().backward()
-        opt.step()
-        if ema is not None:
-            model.codebook.data.copy_(ema_update(ema, out["z"], out["idx"], regime.ema_decay))
-        if restart is not None:
-            fresh = restart.step(model.codebook, out["z"], out["idx"], step, opt)
-            if ema is not None and fresh.any():  # a re-seeded code restarts its running mean at the new code
-                mask = fresh.to(device)
-                ema.counts[mask] = 1.0
-                ema.sums[mask] = model.codebook.detach().double()[mask]
-        elapsed += time.perf_counter() - start
-        done = step
-        check = converge and step % regimes_mod.CONVERGE_EVERY == 0
-        record = evaluation and (step == steps or (eval_every and step % eval_every == 0))
-        row = evaluate_now(step) if check or record or (converge and step == steps) else None
-        stop = False
-        if check:
-            current = float(row.objective.mean())
-            stop = step >= min_steps and (last_objective - current) < regimes_mod.CONVERGE_TOL * abs(last_objective)
-            last_objective = current
-        if row is not None and (record or stop or step == steps):
-            rows.append(row)
-        if stop:
-            break
+    run = fit(
+        task,
+        lambda step: x_flat.index_select(0, idx[step - 1].reshape(-1).to(device)).view(len(layout.rows), batch_size, D),
+        steps, opt,
+        emas=[EMACodebook(task, torch.arange(L), regimes_mod.ema_decay(recipe))] if use_ema else [],
+        restart=restart,
+        evaluate=lambda step: _rows(slices, step, evaluate(model, layout, x_eval, beta, A, labels_eval)),
+        eval_every=eval_every, record=evaluation,
+        stop=regimes_mod.stop_rule(recipe, min_steps, lambda row: float(row.objective.mean())),
+        desc="grid",
+    )
     restarts = restart.restarts if restart is not None else torch.zeros(L, dtype=torch.long)
-    history = pd.concat(rows, ignore_index=True)
-    return GridRun(slices, history, model, restarts, elapsed / max(done, 1), layout, done)
+    history = pd.concat(run.history if evaluation else [slices.iloc[:0].assign(step=0), *run.history], ignore_index=True)
+    return GridRun(slices, history, model, restarts, run.seconds_per_step, layout, run.steps_run)
 
 
 def _rows(slices: pd.DataFrame, step: int, result: dict[str, torch.Tensor]) -> pd.DataFrame:

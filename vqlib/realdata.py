@@ -9,18 +9,17 @@ verdicts are in vqlib.analysis.realdata.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
 import pandas as pd
 import torch
 
-from vqlib import ema, init, metrics, regimes
+from vqlib import init, metrics, regimes
 from vqlib.checks import check_float, check_int
 from vqlib.data import RealImages
 from vqlib.mlpvq import MLPVQ, init_weights
 from vqlib.restart import DeadCodeRestart
-from vqlib.train import batch_indices, take_rows
+from vqlib.trainer import EMACodebook, VQObjective, batch_indices, fit, stream, take_rows
 
 #: A method: its gradient estimator and what it adds (dead-code restart, EMA codebook, SimVQ codebook).
 METHODS: dict[str, dict] = {
@@ -160,49 +159,29 @@ def train_study(
     slices, dropped = slice_table(list(methods), list(inits), regime, S)
     L = len(slices)
     seed_of = torch.tensor(slices.seed.to_list())
-    start = init_weights(S, D, hidden, m, seed + 1)
+    start = init_weights(S, D, hidden, m, stream(seed, "encoder"))
     z0 = encode_start(data, start, activation)[:, : check_int("init_vectors", init_vectors, 1)]
-    books = {name: init.codebook(name, z0, K, seed=seed + 2) for name in dict.fromkeys(slices.init)}
+    books = {name: init.codebook(name, z0, K, seed=stream(seed, "codebook")) for name in dict.fromkeys(slices.init)}
     codebook = torch.stack([books[i][s] for i, s in zip(slices.init, slices.seed)])
     spec = [METHODS[mth] for mth in slices.method]
     grad_codebook = regime.codebook_update == "gradient"
     ema_mask = torch.tensor([not grad_codebook or s.get("ema", False) for s in spec])
     restart_mask = torch.tensor([s.get("restart", False) for s in spec])
     simvq_mask = torch.tensor([s.get("simvq", False) for s in spec])
-    basis = simvq_basis(S, K, m, seed + 6)[seed_of]
+    basis = simvq_basis(S, K, m, stream(seed, "simvq"))[seed_of]
     model = MLPVQ({k: v[seed_of] for k, v in start.items()}, codebook, [s["estimator"] for s in spec], simvq_mask,
-                  activation, estimator_seed=seed + 4, basis=basis)
-    opt = regimes.optimizer(regime, model.network_parameters(), [model.codebook, model.simvq_w] if grad_codebook else [])
-    decay = regime.ema_decay if regime.codebook_update == "ema" else regimes.get("ema").ema_decay
+                  activation, estimator_seed=stream(seed, "estimator"), basis=basis)
+    task = VQObjective(model, beta)
+    opt = regimes.optimizer(regime, *task.param_groups(codebook=grad_codebook))
     ema_rows = torch.nonzero(ema_mask).view(-1)  # EMA statistics are kept for these slices only
-    state = ema.ema_init(model.codebook.detach()[ema_rows]) if len(ema_rows) else None
-    restart = DeadCodeRestart(L, K, restart_window, restart_mask, seed + 5) if restart_mask.any() else None
-    idx = batch_indices(S, N, regime.steps, batch_size, seed + 3)
+    emas = [EMACodebook(task, ema_rows, regimes.ema_decay(regime), mask_grad=grad_codebook)] if len(ema_rows) else []
+    restart = DeadCodeRestart(L, K, restart_window, restart_mask, stream(seed, "restart")) if restart_mask.any() else None
+    idx = batch_indices(S, N, regime.steps, batch_size, stream(seed, "batches"))
     x_eval = data.x_eval[seed_of]
-    initial = _frame(slices, evaluate(model, x_eval, usage_batch), 0)
-    elapsed = cpu = 0.0
-    for step in range(1, regime.steps + 1):
-        tic, cpu_tic = time.perf_counter(), time.process_time()
-        x = take_rows(data.x_train, idx[step - 1])[seed_of]
-        out = model(x)
-        loss = model.losses(x, beta, out)["total"].sum()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if grad_codebook and ema_mask.any():
-            model.codebook.grad[ema_mask] = 0.0  # EMA slices: codes set below, not by the optimizer
-        opt.step()
-        with torch.no_grad():
-            if state is not None:
-                model.codebook[ema_rows] = ema.ema_update(state, out["z"][ema_rows], out["idx"][ema_rows], decay)
-            if restart is not None:
-                fresh = restart.step(model.codebook, out["z"], out["idx"], step, opt)[ema_rows]
-                if state is not None and fresh.any():
-                    state.counts[fresh] = 1.0
-                    state.sums[fresh] = model.codebook.detach()[ema_rows].double()[fresh]
-        elapsed += time.perf_counter() - tic
-        cpu += time.process_time() - cpu_tic
-    final = _frame(slices, evaluate(model, x_eval, usage_batch), regime.steps)
-    return StudyRun(slices, initial, final, model, elapsed / regime.steps, dropped, regime.name, cpu / regime.steps)
+    run = fit(task, lambda step: take_rows(data.x_train, idx[step - 1])[seed_of], regime.steps, opt, emas, restart,
+              evaluate=lambda step: _frame(slices, evaluate(model, x_eval, usage_batch), step), desc="realdata")
+    initial, final = run.history[0], run.history[-1]
+    return StudyRun(slices, initial, final, model, run.seconds_per_step, dropped, regime.name, run.cpu_seconds_per_step)
 
 
 @torch.no_grad()

@@ -10,11 +10,16 @@ toward a seed's number; changing one re-executes every chapter that uses it.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 import torch
 
-from vqlib.checks import check_choice
+from vqlib.checks import check_choice, check_float, check_int
+
+if TYPE_CHECKING:
+    from vqlib.trainer import Converge
 
 
 @dataclass(frozen=True)
@@ -71,14 +76,70 @@ def get(name: str) -> Regime:
     return REGIMES[check_choice("regime", name, list(REGIMES))]
 
 
+def adam(lr: float, steps: int = 500) -> Regime:
+    """No named regime: Adam at `lr` for every parameter, codebook by gradient (the book's first setting)."""
+    check_float("lr", lr, 0.0, strict_low=True)
+    return Regime("adam", "adam", lr, lr, "gradient", "uniform", steps)
+
+
+#: The learning rate and step budget of the seeds-budget regime: a chapter's `lr` and `steps` rescale every regime.
+BASE_LR = REGIMES["seeds-budget"].lr
+BASE_STEPS = REGIMES["seeds-budget"].steps
+
+
+def rescale(name: str, steps: int = BASE_STEPS, lr: float = BASE_LR) -> Regime:
+    """The regime `name` with a chapter's budget: learning rates × lr/BASE_LR, budget × steps/BASE_STEPS.
+
+    At the defaults it is the recipe above unchanged (the converged regime's cap stays 10× the fixed budget);
+    a chapter's `-p steps 5` shrinks every regime alike, so small test runs stay small.
+    """
+    r = get(name)
+    check_int("steps", steps, 1)
+    check_float("lr", lr, 0.0, strict_low=True)
+    f = lr / BASE_LR
+    return replace(r, lr=r.lr * f, codebook_lr=r.codebook_lr * f, steps=max(1, round(r.steps * steps / BASE_STEPS)))
+
+
+def ema_decay(regime: Regime) -> float:
+    """The EMA decay a codebook updated by EMA uses under `regime`: its own, else the "ema" regime's."""
+    return regime.ema_decay if regime.codebook_update == "ema" else REGIMES["ema"].ema_decay
+
+
 def optimizer(regime: Regime, params: list[torch.nn.Parameter], codebook: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
-    """The regime's optimizer over two parameter groups: `params` at lr, `codebook` at codebook_lr.
+    """The regime's optimizer over two parameter groups: `params` at lr, `codebook` at codebook_lr (empty groups left out).
 
     With EMA updates the codebook is not handed to the optimizer (pass an empty list).
     """
-    groups = [{"params": params, "lr": regime.lr}]
-    if codebook:
-        groups.append({"params": codebook, "lr": regime.codebook_lr})
+    groups = [g for g in ({"params": params, "lr": regime.lr}, {"params": codebook, "lr": regime.codebook_lr}) if g["params"]]
     if regime.optimizer == "adam":
         return torch.optim.Adam(groups)
     return torch.optim.SGD(groups, momentum=regime.momentum)
+
+
+class Optimizers:
+    """Several optimizers stepped as one (e.g. one per regime over its own codebook block)."""
+
+    def __init__(self, optimizers: list[torch.optim.Optimizer]) -> None:
+        self.optimizers = optimizers
+
+    @property
+    def state(self) -> dict:
+        """Every member's per-parameter state."""
+        return {p: s for o in self.optimizers for p, s in o.state.items()}
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """zero_grad of every member."""
+        for o in self.optimizers:
+            o.zero_grad(set_to_none=set_to_none)
+
+    def step(self) -> None:
+        """One step of every member, in order."""
+        for o in self.optimizers:
+            o.step()
+
+
+def stop_rule(regime: Regime, min_steps: int, score: Callable[[Any], float]) -> Converge | None:
+    """The regime's stop rule (vqlib.trainer.Converge: CONVERGE_EVERY, CONVERGE_TOL, from `min_steps` on), or None."""
+    from vqlib.trainer import Converge
+
+    return Converge(CONVERGE_EVERY, CONVERGE_TOL, min_steps, score) if regime.converge else None

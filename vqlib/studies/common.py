@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pandas as pd
 import torch
 
@@ -171,11 +169,7 @@ def regime_recipe(name: str, steps: int = BASE_STEPS, lr: float = BASE_LR) -> re
     At the defaults it is the recipe of vqlib.regimes unchanged (the converged regime's cap stays 10× the
     fixed budget); a chapter's `-p steps 5` shrinks every regime alike, so small test runs stay small.
     """
-    r = regimes.get(name)
-    check_int("steps", steps, 1)
-    check_float("lr", lr, 0.0, strict_low=True)
-    f = lr / BASE_LR
-    return dataclasses.replace(r, lr=r.lr * f, codebook_lr=r.codebook_lr * f, steps=max(1, round(r.steps * steps / BASE_STEPS)))
+    return regimes.rescale(name, steps, lr)
 
 
 def regime_grids(
