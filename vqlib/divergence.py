@@ -51,13 +51,13 @@ def operations(seed: int = 0) -> dict[str, torch.Tensor]:
 
 def training(steps: int, seeds: int, seed: int = 0) -> dict[str, torch.Tensor]:
     """The testbed's STE run (canonical setting, `seeds` seeds): parameters after every step and assignments at the end."""
-    from vqlib import experiments
+    from vqlib.studies import common
     from vqlib.models import LinearVQ
     from vqlib.train import batch_indices, take_rows
 
     torch.set_num_threads(1)
-    tb = experiments.testbed_data(seeds, 64, 4, 0.1, 4.0, 0.5, 10000, 10000, seed, torch.device("cpu"))
-    enc = experiments.start_encoder(tb, seed)
+    tb = common.testbed_data(seeds, 64, 4, 0.1, 4.0, 0.5, 10000, 10000, seed, torch.device("cpu"))
+    enc = common.start_encoder(tb, seed)
     from vqlib import init
 
     cb = init.codebook("uniform", tb.x_train @ enc.transpose(1, 2), 32, seed=seed + 2)
