@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 import torch
 
-from vqlib import data, init, metrics, params, quantize, rd, report, run, stats, train
+from vqlib import data, init, metrics, params, quantize, rd, report, stats, train
 from vqlib.analysis import initialization as ia
+from vqlib.runner import chapters
 from vqlib.studies import common
 from vqlib.studies import initialization as st
 
@@ -259,7 +260,7 @@ def test_utilization_readings_score_cells():
     assert set(best.family) == {"as written", "larger K", "sum over quantizers", "per batch"}
 
 
-INIT_DEFAULTS = run.chapter_defaults(run.read_chapter(run.ROOT / "book" / "initialization.md"))
+INIT_DEFAULTS = chapters.chapter_defaults(chapters.read_chapter(chapters.ROOT / "book" / "initialization.md"))
 
 
 @pytest.mark.parametrize(
