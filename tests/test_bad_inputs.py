@@ -78,6 +78,10 @@ LIBRARY = [
     ("distances-cannot-fit", lambda: params.check({"seeds": 100, "n_train": 10**6, "K_list": [16, 10**5]}), ValueError,
      ["K_list (100000)", "lower n_train, K_list or seeds"]),
     ("lr-nan", lambda: params.check({"lr": math.nan}), ValueError, ["lr must be a finite number in (0.0, inf]", "nan"]),
+    ("claim-methods-commitment-noise", lambda: params.check({"collapse_scale": 0.01, "methods": ["ste", "rotation_trick"]}), ValueError,
+     ["methods must include 'ste', 'projection'", "missing 'projection'"]),
+    ("claim-methods-convergence", lambda: params.check({"lloyd_iters": 10, "timing_repeats": 5, "methods": ["projection", "rotation_trick"]}),
+     ValueError, ["methods must include 'ste', 'projection', 'rotation_trick'", "missing 'ste'"]),
 ]
 
 

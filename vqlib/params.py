@@ -226,6 +226,24 @@ def check_consistent(params: dict[str, Any]) -> None:
                     f"{name} must be at most n_train = {params['n_train']} (k-means and data-sample initialization "
                     f"pick codes from the training vectors), got {name} = {k}"
                 )
+    _check_claim_methods(params)
+
+
+def _check_claim_methods(params: dict[str, Any]) -> None:
+    """The commitment-and-noise and convergence chapters judge their claims on the seeds' rotation against STE (and
+    the rotation trick): `methods` must hold those (recognised by the parameters only these chapters have)."""
+    if "methods" not in params:
+        return
+    if "collapse_scale" in params:
+        needed = ("ste", "projection")
+    elif "lloyd_iters" in params and "timing_repeats" in params:
+        needed = ("ste", "projection", "rotation_trick")
+    else:
+        return
+    missing = [n for n in needed if n not in params["methods"]]
+    if missing:
+        raise ValueError(f"methods must include {', '.join(repr(n) for n in needed)} (this chapter's claims compare them), "
+                         f"missing {', '.join(repr(n) for n in missing)}")
 
 
 def check_namespace(namespace: dict[str, Any]) -> dict[str, Any]:
