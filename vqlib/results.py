@@ -32,6 +32,8 @@ from vqlib.store import RESULTS, Store, task_key
 #: computes the stale tasks of these studies at every chapter's parameter defaults.
 CHAPTERS: dict[str, list[str]] = {
     "testbed": ["testbed"],
+    "commitment_noise": ["commitment_noise"],
+    "convergence": ["convergence", "convergence_cost"],
 }
 
 RUN_STORE_ENV = "VQLIB_RESULTS"
