@@ -111,6 +111,10 @@ LIBRARY = [
     ("init-regimes-without-seeds-budget", lambda: _init_check(regimes=["ema", "sgd"]), ValueError, ["regimes must include 'seeds-budget'"]),
     ("init-spectra-without-geometric", lambda: _init_check(spectra=["flat"]), ValueError, ["spectra must include 'geometric'"]),
     ("init-n_curve-above-n_eval", lambda: _init_check(n_curve=500, n_eval=400), ValueError, ["n_curve must be at most n_eval = 400", "got n_curve = 500"]),
+    ("claim-methods-commitment-noise", lambda: params.check({"collapse_scale": 0.01, "regimes": ["ema"], "methods": ["ste", "rotation_trick"]}),
+     ValueError, ["methods must include 'ste', 'projection'", "without 'projection'"]),
+    ("claim-methods-convergence", lambda: params.check({"K_list": [16], "regimes": ["ema"], "methods": ["projection", "rotation_trick"]}),
+     ValueError, ["methods must include 'ste', 'projection', 'rotation_trick'", "without 'ste'"]),
 ]
 
 

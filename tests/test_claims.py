@@ -243,12 +243,12 @@ def test_convergence_claims_on_a_synthetic_long_run():
 
 
 def test_steps_to_target_common_target_censors_nothing():
-    from vqlib import experiments
+    from vqlib.analysis.convergence import steps_to_target
 
     h = pd.DataFrame({"seed": 0, "method": ["ste"] * 3 + ["projection"] * 3, "step": [0, 1, 2] * 2,
                       "sq_error": [3.0, 1.1, 1.0, 3.0, 1.5, 1.4]})
-    old = experiments.steps_to_target(h, "ste", 0.05).set_index("method")
-    new = experiments.steps_to_target(h, "ste", 0.05, common=True).set_index("method")
+    old = steps_to_target(h, "ste", 0.05).set_index("method")
+    new = steps_to_target(h, "ste", 0.05, common=True).set_index("method")
     assert not old.loc["projection", "reached"] and old.loc["projection", "steps_to_target"] == 2
     assert new.reached.all()
     # one target for both, 5 % above the worse final value (1.4): 1.47, reached by STE at step 1, by rotation at step 2

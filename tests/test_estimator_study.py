@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from vqlib import criteria, data, experiments, grid, init, metrics, params, stats
+from vqlib import criteria, data, grid, init, metrics, params, stats
 from vqlib import estimators as est
 from vqlib.models import LinearVQ
 from vqlib.restart import DeadCodeRestart
@@ -324,15 +324,6 @@ def test_several_data_sets_are_trained_on_their_own_data(small_tb):
     assert (both[both.data == 0].sq_error.to_numpy() > both[both.data == 1].sq_error.to_numpy()).all()
 
 
-def test_evaluate_training_sets_uses_the_training_vectors(small_tb):
-    run = common.estimator_grid([small_tb], 8, ["ste", "projection"], [0.25], 5, 64, 1e-2, 0, 0)
-    on_train = experiments.evaluate_training_sets(run, [small_tb])
-    ref = run.model.evaluate(small_tb.x_train[torch.tensor(run.slices.seed.to_list())])
-    np.testing.assert_allclose(on_train.recon_mse.to_numpy(), ref["recon_mse"].numpy(), rtol=1e-4)
-    with pytest.raises(ValueError, match="datasets"):
-        experiments.evaluate_training_sets(run, [small_tb, small_tb])
-
-
 def test_lloyd_gain_is_zero_at_a_fixed_point_and_positive_away_from_it(small_tb):
     run = common.estimator_grid([small_tb], 8, ["ste"], [0.25], 2, 64, 1e-2, 0, 0)
     z = small_tb.x_eval @ run.model.encoder.detach().transpose(1, 2)
@@ -348,25 +339,6 @@ def test_pca_lloyd_reports_purity_on_mixture_data():
     mix = data.gaussian_mixture(2, 8, 2, 4, 3.0, 0.2, 0.05, 2000, 1000, seed=0)
     frame = common.pca_lloyd(mix, 8, 20, 0)
     assert ((frame.purity > 0.9) & (frame.purity <= 1.0)).all()  # well separated clusters, codes stay inside them
-
-
-def test_recovery_and_steps_to_target_on_a_handmade_history():
-    h = pd.DataFrame({
-        "data": 0, "start": "collapsed", "beta": 0.25, "seed": 0,
-        "method": ["ste"] * 3 + ["projection"] * 3,
-        "step": [0, 10, 20] * 2,
-        "dead_codes": [8, 2, 0, 8, 8, 4],
-        "sq_error": [5.0, 2.0, 1.0, 5.0, 3.0, 1.04],
-    })
-    rec = experiments.recovery(h, 8, 0.25).set_index("method")
-    assert rec.loc["ste", "mean_dead_fraction"] == pytest.approx(10 / 24)
-    assert rec.loc["ste", "recovery_step"] == 10
-    assert math.isnan(rec.loc["projection", "recovery_step"])
-    spd = experiments.steps_to_target(h, "ste", 0.05).set_index("method")
-    assert spd.loc["ste", "steps_to_target"] == 20 and spd.loc["projection", "steps_to_target"] == 20
-    spd = experiments.steps_to_target(h, "ste", 1.5).set_index("method")
-    assert spd.loc["ste", "steps_to_target"] == 10 and spd.loc["projection", "steps_to_target"] == 20
-    assert spd.reached.all()
 
 
 # --- criteria, statistics, parameters ---------------------------------------------------------------

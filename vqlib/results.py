@@ -33,13 +33,15 @@ from vqlib.store import RESULTS, Store, task_key
 CHAPTERS: dict[str, list[str]] = {
     "testbed": ["testbed"],
     "geometry": ["geometry"],
-    "realdata": ["realdata"],
     "rate_distortion": ["rate_distortion"],
-    "cost": ["cost"],
+    "initialization": ["initialization"],
     "scale": ["scale"],
     "subspace": ["subspace"],
     "multimodal": ["multimodal"],
-    "initialization": ["initialization"],
+    "commitment_noise": ["commitment_noise"],
+    "convergence": ["convergence", "convergence_cost"],
+    "realdata": ["realdata"],
+    "cost": ["cost"],
 }
 
 RUN_STORE_ENV = "VQLIB_RESULTS"
