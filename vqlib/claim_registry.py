@@ -146,7 +146,7 @@ SPEED_MARGIN = 0.20
 #: book/commitment_noise.md: the β values below / at or above the seeds' 0.25 and 0.5, the noise levels (chapter defaults).
 LOW_BETAS, STRONG_BETAS = (0.1,), (1.0,)
 SIGMAS, CLEAN_SIGMA, HIGH_SIGMAS = (0.0, 0.1, 0.4), 0.0, (0.4,)
-#: The collapsed starts of book/commitment_noise.md (experiments.STARTS): z shrunk onto the origin, or codes pushed out of the data.
+#: The collapsed starts of book/commitment_noise.md (vqlib.studies.commitment_noise.STARTS): z shrunk onto the origin, or codes pushed out of the data.
 COLLAPSED = ("collapsed", "collapsed_far")
 
 
