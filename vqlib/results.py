@@ -127,3 +127,11 @@ def meta(study: str, params: Mapping[str, Any]) -> dict[str, Any]:
     if hit is None:
         raise StaleResults(f"no store holds the {study} task {task}: load it first (results.load)")
     return hit[0].meta(study, hit[1])
+
+
+def compute_seconds() -> dict[str, float]:
+    """Wall seconds each study's stored tasks in results/ took to compute, by study (every chapter's, book order)."""
+    store, out = Store(RESULTS), {}
+    for study in dict.fromkeys(s for studies in CHAPTERS.values() for s in studies):
+        out[study] = sum(store.meta(study, k)["wall_seconds"] for k in store.keys(study))
+    return out
