@@ -93,8 +93,8 @@ def _stored(toy, monkeypatch):
 def test_verify_passes_on_fresh_results_and_ignores_timings(toy, monkeypatch, capsys):
     s, tasks = _stored(toy, monkeypatch)
     assert verify.integrity(s, tasks) == []
-    n, problems = verify.reproduce(s, tasks[0])
-    assert problems == [] and n == 8 * 5  # five compared columns (seconds is never compared)
+    n, problems, redrawn = verify.reproduce(s, tasks[0])
+    assert problems == [] and redrawn == 0 and n == 8 * 5  # five compared columns (seconds is never compared)
 
 
 def test_verify_finds_a_moved_value_a_changed_file_and_a_stale_key(toy, monkeypatch):
@@ -121,3 +121,29 @@ def test_sample_takes_the_cheapest_per_regime_within_budget(toy, monkeypatch):
     assert len(chosen) == 1 and len(left) == 1  # one task always; the rest over budget are named
     chosen, left = verify.sample(s, tasks, budget=1e9)
     assert {t.params["regime"] for t in chosen} == {"a", "b"} and left == []
+
+
+def test_another_machine_may_redraw_a_seed_but_not_shift_a_setting():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"method": "ste", "seed": np.arange(20), "mse": rng.normal(1.0, 0.1, 20), "dead_codes": rng.integers(0, 6, 20)})
+    one = frame.copy()
+    one.loc[3, "mse"] = 1.05  # seed 3 sent down another path: off by 5 %, inside the seeds' spread
+    assert verify.compare(frame, one, {"dead_codes"}, set())[1]  # on the machine that made the store: a failure
+    n, problems, redrawn = verify.compare(frame, one, {"dead_codes"}, set(), redraw=True)
+    assert problems == [] and redrawn == 1  # elsewhere: a re-drawn seed, counted
+    far = frame.assign(mse=frame.mse.where(frame.seed != 3, 3.0))
+    assert verify.compare(frame, far, {"dead_codes"}, set(), redraw=True)[1]  # outside the spread: a failure
+    shifted = frame.assign(mse=frame.mse * 1.15)  # every seed 15 % higher: each inside the spread, the mean beyond 2 CI half-widths
+    problems = verify.compare(frame, shifted, {"dead_codes"}, set(), redraw=True)[1]
+    assert any("mean of group" in p for p in problems)
+
+
+def test_same_machine_means_same_processor_and_full_instruction_set(monkeypatch):
+    from vqlib.store import _cpu_name
+
+    meta = {"machine": f"x86_64 {_cpu_name()}"}
+    for k in verify.ISA_ENV:
+        monkeypatch.delenv(k, raising=False)
+    assert verify.same_machine(meta) and not verify.same_machine({"machine": "x86_64 Some Other CPU"})
+    monkeypatch.setenv("ATEN_CPU_CAPABILITY", "default")
+    assert not verify.same_machine(meta)

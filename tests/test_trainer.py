@@ -51,10 +51,10 @@ def assert_close(ref: pd.DataFrame, got: pd.DataFrame, key: str) -> None:
     if chaotic is not None and chaotic.any():
         floats = {c for c in ref.columns if pd.api.types.is_float_dtype(ref[c])}
         for rows, spread in ((~chaotic, COUNTS), (chaotic, COUNTS | floats)):
-            n, problems = compare(ref[rows].reset_index(drop=True), got[rows].reset_index(drop=True), spread & set(ref.columns), set(), RTOL)
+            n, problems, _ = compare(ref[rows].reset_index(drop=True), got[rows].reset_index(drop=True), spread & set(ref.columns), set(), RTOL)
             assert not problems, f"{key}: {problems[:5]}"
         return
-    n, problems = compare(ref, got, COUNTS & set(ref.columns), set(), RTOL)
+    n, problems, _ = compare(ref, got, COUNTS & set(ref.columns), set(), RTOL)
     assert not problems, f"{key}: {problems[:5]}"
 
 

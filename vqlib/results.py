@@ -7,7 +7,8 @@ A study is a module `vqlib.studies.<name>` with
     tasks(p: dict) -> list[dict]                   p split into tasks (JSON-able parameter dicts, e.g. one per regime)
     compute(task: dict, device) -> {name: frame}   one task's tidy tables (the same table names for every task)
 and optionally SPREAD (columns that move with the last bits in chaotic runs: verified against the stored seeds'
-spread, not value by value) and UNVERIFIED (timings: machine-local, never verified), both read by `make verify`.
+spread, not value by value) and UNVERIFIED (timings, or illustrative one-seed coordinates: never verified), both read by
+`make verify`; an entry 'table.column' applies to that table only.
 
 The committed store is `results/`. A re-run (`python -m vqlib.run`) sets VQLIB_RESULTS to a run-local store:
 tasks found in `results/` are read from there, the missing ones are computed into the run-local store, and

@@ -17,6 +17,9 @@ PARAMS = ("seeds", "seed", "D", "m", "K", "sigma", "lambda_1", "decay", "n_train
           "batch_size", "lr", "beta", "snapshot_every", "grid_size", "estimators")
 #: Columns that move with the last bits: dead codes are integers decided by argmin near-ties.
 SPREAD = ("dead_codes", "usage", "usage_pct")
+#: One seed's code trajectories and encoded points, drawn only in a figure: under another instruction set a near-tie
+#: moves them (the rotation trick's dynamics); their statistics over seeds (the align table) are verified instead.
+UNVERIFIED = ("trajectory.z1", "trajectory.z2", "points.z1", "points.z2")
 #: The two states of the testbed model in which κ is measured (setting labels, as the chapter's table shows them).
 TIED = "testbed model, W = Eᵀ orthonormal (start of training)"
 GENERIC = "testbed model, orthonormal E, independent random W"
