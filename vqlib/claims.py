@@ -281,9 +281,9 @@ def record_all(ids: list[str], frame: pd.DataFrame, regimes: list[str] | None = 
 def in_family(table: pd.DataFrame) -> pd.Series:
     """Rows in Holm's family: decided verdicts with a p-value, the first row per claim × regime, aggregate claims left out."""
     p = pd.to_numeric(table.get("p_value", pd.Series(math.nan, index=table.index)), errors="coerce")
-    member = (table.verdict.isin(DECIDED) & p.notna()).to_numpy()
+    member = (table.verdict.isin(DECIDED) & p.notna()).to_numpy().copy()
     if "id" in table:
-        member &= ~table.id.isin(AGGREGATES).to_numpy()
+        member = member & ~table.id.isin(AGGREGATES).to_numpy()
         idx = np.flatnonzero(member)
         member[idx[_keys(table).iloc[idx].duplicated().to_numpy()]] = False
     return pd.Series(member, index=table.index)
