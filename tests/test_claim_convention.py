@@ -72,6 +72,7 @@ def test_differ_claims_of_the_registry_are_two_sided():
     differ = [c for c in claims.CLAIMS.values() if " differ in " in c.quote]
     assert {c.id for c in differ} >= {"commitment-recovery-speed", "commitment-robustness", "convergence-utilization-differs"}
     assert all(c.sidedness == "two-sided" for c in differ)
+    assert claims.get("scale-estimator-matters").sidedness == "two-sided"  # "choice critically affects": either way
 
 
 @pytest.mark.parametrize("mean, verdict", [(0.0, "holds"), (0.9, "inconclusive"), (-1.05, "inconclusive"), (3.0, "does not hold"),

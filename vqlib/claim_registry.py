@@ -26,7 +26,7 @@ class ClaimSpec:
     kind: str  # one of KINDS
     b: str | tuple[str, ...]  # the method(s) the claim is about
     a: str | None = None  # the paired reference method (None: a level of b itself)
-    margin: float = 0.0  # equivalence: ±δ; size: the threshold t (in the units compared)
+    margin: float = 0.0  # equivalence: ±δ; size: the threshold t; two-sided: |b − a| ≥ margin (in the units compared)
     sign: int = 1  # directional/size: +1 "b above a (or above t)", −1 "below"
     relative: bool = False  # compare (b − a)/a per seed instead of b − a
     reduction: bool = False  # compare 1 − mean(b)/mean(a), paired BCa bootstrap CI (stats.reduction_bca)

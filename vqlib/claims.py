@@ -14,13 +14,13 @@ Convention (the one rule for every claim):
 4. Two-sided claims ("the methods differ"): the CI entirely beyond 0 (or ±t) on either side → holds, and the
    measured text names the direction; entirely inside ±t → does not hold (t > 0 only); otherwise inconclusive.
 5. Every decided verdict carries the one-sided p-value of the test that decided it, "does not hold" included
-   (p < 0.025 ⇔ the CI decides); undecided → nan. Over several cases: every case must hold (p: the largest),
-   any failing case refutes (Bonferroni); with combine="any" one holding case suffices (Bonferroni).
+   (per case, p < 0.025 ⇔ the CI decides); undecided → nan. Over several cases: every case must hold (p: the
+   largest), any failing case refutes (p: Bonferroni); with combine="any" one holding case suffices (Bonferroni).
 6. An inconclusive verdict states the paired seeds that would decide it at the observed mean and spread: the
    smallest n with t(0.975, n − 1)·sd/√n below the distance from the mean to the bound it straddles.
 7. Premise absent → "not applicable", counted apart (e.g. fewer dead codes than a reference that has none).
-8. Holm's correction (statsmodels) at 2.5 % runs over the family of every decided verdict of every regime, one
-   row per claim × regime; "not testable", "not applicable" and the aggregate claims stay outside it.
+8. Holm's correction (statsmodels) at 2.5 % runs over the family of every decided verdict with a p-value, of every
+   regime, one row per claim × regime; "not testable", "not applicable" and the aggregate claims stay outside it.
 """
 
 from __future__ import annotations
