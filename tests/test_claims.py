@@ -1,4 +1,4 @@
-"""Claims as data: the four-verdict rules, multi-case claims, p-values consistent with the CI, Holm."""
+"""Claims as data: the verdict rules, multi-case claims, p-values consistent with the CI, Holm (the convention: test_claim_convention)."""
 
 import math
 
@@ -69,7 +69,7 @@ def test_p_value_agrees_with_the_ci_decision():
         if out.verdict == "inconclusive":
             assert math.isnan(out.p_value)
         else:
-            assert out.p_value < 0.05, (shift, out)
+            assert out.p_value < claims.ALPHA, (shift, out)  # one-sided, 2.5 % per side (was: doubled, < 0.05)
 
 
 def test_half_width_is_the_cis():
@@ -84,7 +84,7 @@ def test_holm_matches_statsmodels_and_demotes_weak_verdicts():
     table = pd.DataFrame({"verdict": ["holds", "does not hold", "holds", "inconclusive", "not testable"],
                           "p_value": [0.001, 0.04, 0.03, np.nan, np.nan]})
     out = claims.holm(table)
-    _, adj, _, _ = multipletests([0.001, 0.04, 0.03], method="holm")
+    _, adj, _, _ = multipletests([0.001, 0.04, 0.03], alpha=claims.ALPHA, method="holm")
     np.testing.assert_allclose(out.p_holm.iloc[:3], adj)
     assert out.verdict_holm.tolist() == ["holds", "inconclusive", "inconclusive", "inconclusive", "not testable"]
 
@@ -103,13 +103,13 @@ def test_registry_claims_are_well_formed():
         assert cid == spec.id and spec.quote and spec.source and spec.criterion()
 
 
-def test_reduction_claims_use_a_bootstrap_interval_that_stays_below_100_percent():
+def test_reduction_claims_use_a_bca_interval_that_stays_below_100_percent():
     a = 10 + rng.integers(0, 5, 20).astype(float)
     b = rng.integers(0, 2, 20).astype(float)
     spec = _spec("size", margin=0.85, reduction=True)
     out = claims.evaluate(spec, _frame(a, b))
     ci = out.cases[0][1]
-    assert ci.high <= 1.0 and ci.low > 0.85 and out.verdict == "holds" and out.p_value < 0.05
+    assert ci.high <= 1.0 and ci.low > 0.85 and out.verdict == "holds" and out.p_value <= claims.ALPHA
     assert claims.evaluate(_spec("size", margin=0.99, reduction=True), _frame(a, b)).verdict == "does not hold"
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from vqlib.stats import sig
 
 KINDS = ("equivalence", "directional", "size")
+SIDEDNESS = ("one-sided", "two-sided")
 
 
 @dataclass(frozen=True)
@@ -25,16 +26,19 @@ class ClaimSpec:
     kind: str  # one of KINDS
     b: str | tuple[str, ...]  # the method(s) the claim is about
     a: str | None = None  # the paired reference method (None: a level of b itself)
-    margin: float = 0.0  # equivalence: ±δ; size: the threshold t (in the units compared)
+    margin: float = 0.0  # equivalence: ±δ; size: the threshold t; two-sided: |b − a| ≥ margin (in the units compared)
     sign: int = 1  # directional/size: +1 "b above a (or above t)", −1 "below"
     relative: bool = False  # compare (b − a)/a per seed instead of b − a
-    reduction: bool = False  # compare 1 − mean(b)/mean(a), paired bootstrap CI (stats.reduction_bootstrap)
+    reduction: bool = False  # compare 1 − mean(b)/mean(a), paired BCa bootstrap CI (stats.reduction_bca)
     where: tuple[dict, ...] = field(default_factory=lambda: ({},))  # the cases: column filters on the frame
     section: str = ""  # label of the section that measures it
     scale: float = 1.0  # display factor (100: fractions shown in %)
     unit: str = ""  # display unit after scaling
     also: tuple["ClaimSpec", ...] = ()  # further conditions on other metrics, all of which must hold too
     combine: str = "all"  # over the cases: "all" must hold, or "any" ("up to", "at some K") suffices
+    sidedness: str = "one-sided"  # "two-sided": "the methods differ" (either direction holds; sign unused)
+    label: str = ""  # a short plain-language name for the book's tables (≤ 60 characters)
+    directions: tuple[str, str] = ("higher", "lower")  # two-sided: words for b above / below a, shown with the verdict
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -45,22 +49,31 @@ class ClaimSpec:
             raise ValueError(f"combine must be 'all' or 'any', got {self.combine!r}")
         if self.kind == "equivalence" and self.margin <= 0:
             raise ValueError(f"an equivalence claim needs a margin > 0, got {self.margin}")
+        if self.sidedness not in SIDEDNESS:
+            raise ValueError(f"sidedness must be one of {list(SIDEDNESS)}, got {self.sidedness!r}")
+        if self.sidedness == "two-sided" and (self.kind == "equivalence" or self.sign != 1 or self.margin < 0):
+            raise ValueError("a two-sided claim is directional or size, with sign +1 and a threshold margin ≥ 0 (|b − a| ≥ margin)")
 
     def criterion(self) -> str:
         """The decision rule in words (shown in the verdict table)."""
         what = f"{self.metric} of {_names(self.b)}" + (f" − {self.a}" + (" (relative)" if self.relative else "") if self.a else "")
         if self.reduction:
-            what = f"the reduction 1 − {self.metric}({_names(self.b)}) / {self.metric}({self.a}) (paired bootstrap)"
+            what = f"the reduction 1 − {self.metric}({_names(self.b)}) / {self.metric}({self.a}) (paired BCa bootstrap)"
         cases = "" if self.where == ({},) else f" at {'every' if self.combine == 'all' else 'some'} case (" + "; ".join(_case(w) for w in self.where) + ")"
         m = f"{sig(self.margin * self.scale)}{self.unit}"
+        ci = f"95 % CI (2.5 % per side) of {what}"
         if self.kind == "equivalence":
-            rule = f"95 % CI of {what} inside ±{m} → holds, entirely outside → does not hold, else inconclusive"
+            rule = f"{ci} inside ±{m} → holds (TOST), entirely outside → does not hold, else inconclusive"
+        elif self.sidedness == "two-sided":
+            beyond = "0" if self.kind == "directional" else f"±{m}"
+            rule = f"{ci} entirely beyond {beyond} on either side → holds (the direction is reported)"
+            rule += ", else inconclusive" if self.kind == "directional" else f", inside ±{m} → does not hold, else inconclusive"
         elif self.kind == "directional":
             side = "above" if self.sign > 0 else "below"
-            rule = f"95 % CI of {what} entirely {side} 0 → holds, entirely on the other side or 0 → does not hold, else inconclusive"
+            rule = f"{ci} entirely {side} 0 → holds, entirely on the other side or 0 → does not hold, else inconclusive"
         else:
             side = "at or above" if self.sign > 0 else "at or below"
-            rule = f"95 % CI of {what} entirely {side} {m} → holds, entirely beyond it → does not hold, else inconclusive"
+            rule = f"{ci} entirely {side} {m} → holds, entirely short of it → does not hold, else inconclusive"
         return rule + cases + "".join(f"; and {p.criterion()}" for p in self.also)
 
 
@@ -99,45 +112,48 @@ def _scale_claims() -> list[ClaimSpec]:
 
     return [
         ClaimSpec("scale-85-fewer-dead", "000 §1; " + ev, "Large codebooks (K ≥ 32): 85 % fewer dead codes with rotation than with STE",
-                  "85 %", "dead_codes", "size", ROT, "ste", margin=0.85, reduction=True, where=large, section="scale-paired", **pct),
+                  "85 %", "dead_codes", "size", ROT, "ste", margin=0.85, reduction=True, where=large, section="scale-paired", **pct,
+                  label="85 % fewer dead codes at K ≥ 32"),
         ClaimSpec("scale-small-negligible", "002 When Both Perform Similarly",
                   "Small codebooks (K ≤ 16): negligible difference between rotation and STE", "", "dead_pct", "equivalence", ROT, "ste",
-                  margin=DEAD_MARGIN_PCT, where=small, section="scale-paired", unit=" pp", also=(mse_equal(small),)),
+                  margin=DEAD_MARGIN_PCT, where=small, section="scale-paired", unit=" pp", also=(mse_equal(small),), label="Small codebooks: no difference"),
         ClaimSpec("scale-k64-dead", "002 Performance Summary", "Dead codes at K = 64: 25.7 (STE) vs 3.0 (rotation), an 88 % reduction",
                   "25.7 vs 3.0 (88 %)", "dead_codes", "size", ROT, "ste", margin=0.88, reduction=True, where=_ks(64),
-                  section="scale-paired", **pct),
+                  section="scale-paired", **pct, label="88 % fewer dead codes at K = 64"),
         ClaimSpec("scale-k32-entropy", "002 Performance Summary", "Entropy at K = 32: 2.93 bits (STE) vs 3.25 (rotation), an 11 % increase",
                   "2.93 vs 3.25 (+11 %)", "entropy_bits", "size", ROT, "ste", margin=0.11, relative=True, where=_ks(32),
-                  section="scale-paired", **pct),
+                  section="scale-paired", **pct, label="11 % more entropy at K = 32"),
         ClaimSpec("scale-equal-quality", "000 §1; 002 Bottom Line", "Rotation keeps reconstruction quality equivalent to STE's (at every codebook size)",
                   "", "recon_mse", "equivalence", ROT, "ste", margin=MSE_MARGIN, relative=True, where=small + large,
-                  section="scale-paired", **pct),
+                  section="scale-paired", **pct, label="Equal MSE at every codebook size"),
         ClaimSpec("scale-linear-gaussian-similar", "000 §4",
                   "Linear Gaussian experiments: STE and rotation give similar results (geometric difference less pronounced)", "",
                   "dead_pct", "equivalence", ROT, "ste", margin=DEAD_MARGIN_PCT, where=_ks(32), section="scale-paired", unit=" pp",
-                  also=(mse_equal(_ks(32)),)),
+                  also=(mse_equal(_ks(32)),), label="Linear Gaussian: STE and rotation similar"),
         ClaimSpec("scale-utilization", "000 §1; 002 Bottom Line; 002 Validation Checklist",
                   "Rotation significantly improves codebook utilization, especially at scale (checklist: \"codebook utilization improved\")",
                   "", "dead_codes", "directional", ROT, "ste", sign=-1, where=large, section="scale-paired",
-                  also=(ClaimSpec("", "", "", "", "perplexity", "directional", ROT, "ste", where=large),)),
+                  also=(ClaimSpec("", "", "", "", "perplexity", "directional", ROT, "ste", where=large),), label="Rotation improves codebook utilization"),
         ClaimSpec("scale-large-k", "002 Validation Checklist", "Scales to large K", "", "dead_codes", "directional", ROT, "ste", sign=-1,
-                  where=_ks(128), section="scale-paired"),
+                  where=_ks(128), section="scale-paired", label="Rotation scales to large K"),
         ClaimSpec("scale-up-to-88", "002 One-Sentence Summary", "Rotation reduces dead codes by up to 88 % without sacrificing quality",
                   "up to 88 %", "dead_codes", "size", ROT, "ste", margin=0.88, reduction=True, where=large, combine="any",
-                  section="scale-paired", also=(mse_not_worse(large),), **pct),
+                  section="scale-paired", also=(mse_not_worse(large),), **pct, label="Up to 88 % fewer dead codes, same quality"),
         ClaimSpec("scale-estimator-matters", "002 Academic Contribution",
                   "Gradient estimator choice critically affects discrete representation learning", "", "dead_pct", "size",
-                  (ROT, "rotation_trick"), "ste", margin=-DEAD_MARGIN_PCT, sign=-1, where=small + large, combine="any",
-                  section="scale-paired", unit=" pp"),
+                  (ROT, "rotation_trick"), "ste", margin=DEAD_MARGIN_PCT, sidedness="two-sided", where=small + large, combine="any",
+                  section="scale-paired", unit=" pp", directions=("more dead codes", "fewer dead codes"), label="Estimator choice changes dead codes"),
         ClaimSpec("scale-rec-production", "002 Practical Recommendations", "Use rotation at production scale (K > 16 codes)", "",
-                  "dead_codes", "directional", ROT, "ste", sign=-1, where=large, section="scale-paired", also=(mse_not_worse(large),)),
+                  "dead_codes", "directional", ROT, "ste", sign=-1, where=large, section="scale-paired", also=(mse_not_worse(large),),
+                  label="Use rotation at production scale"),
         ClaimSpec("scale-rec-small", "002 Practical Recommendations", "Stick with STE for small codebooks (K ≤ 8)", "",
                   "dead_pct", "size", "ste", ROT, margin=DEAD_MARGIN_PCT, sign=-1, where=_ks(8), section="scale-paired", unit=" pp",
-                  also=(mse_not_worse(_ks(8), "ste", ROT),)),
+                  also=(mse_not_worse(_ks(8), "ste", ROT),), label="Use STE for small codebooks"),
         ClaimSpec("scale-rec-all-active", "002 Practical Recommendations", "Use rotation for resource efficiency, when all codes must be active",
-                  "", "dead_codes", "size", ROT, None, margin=1.0, sign=-1, where=large, section="scale-results"),
+                  "", "dead_codes", "size", ROT, None, margin=1.0, sign=-1, where=large, section="scale-results", label="Rotation keeps every code active"),
         ClaimSpec("scale-3-seeds", "002 Validation Checklist", "Statistical significance (3+ seeds)", "3+ seeds", "dead_codes",
-                  "directional", ROT, "ste", sign=-1, where=({"K": 64, "first_3_seeds": True}, {"K": 64}), section="scale-paired"),
+                  "directional", ROT, "ste", sign=-1, where=({"K": 64, "first_3_seeds": True}, {"K": 64}), section="scale-paired",
+                  label="Fewer dead codes significant with 3 seeds"),
     ]
 #: Reconstruction MSE counts as equivalent when the paired relative difference lies within ±2 %.
 MSE_MARGIN = 0.02
@@ -176,31 +192,37 @@ def _commitment_noise_claims() -> list[ClaimSpec]:
     clean = _cases("sigma", "sigma", (CLEAN_SIGMA,))
     return [
         ClaimSpec("commitment-low-collapse", wb, "Low commitment (β < 0.25): rotation recovers faster from collapse", "",
-                  "mean_dead_fraction", "directional", ROT, "ste", sign=-1, where=low_col, section=rec, **pct),
+                  "mean_dead_fraction", "directional", ROT, "ste", sign=-1, where=low_col, section=rec, **pct,
+                  label="Low β: rotation recovers faster from collapse"),
         ClaimSpec("commitment-strong", "002 When Both Perform Similarly",
                   "Strong commitment (β ≥ 0.5): commitment dominates gradient effects, both estimators perform similarly", "",
                   "dead_pct", "equivalence", ROT, "ste", margin=DEAD_MARGIN_PCT, where=strong_all, section=rec, unit=" pp",
-                  also=(mse_eq(strong_std),)),
+                  also=(mse_eq(strong_std),), label="Strong β: both estimators alike"),
         ClaimSpec("commitment-recovery-speed", "000 §5 (Insight)", "The gradient methods differ in dead-code recovery speed "
-                  "(read in the seeds' direction: rotation recovers faster at some β)", "", "mean_dead_fraction", "directional", ROT, "ste",
-                  sign=-1, where=_cases("beta", "beta", LOW_BETAS + STRONG_BETAS, COLLAPSED), combine="any", section=rec, **pct),
-        ClaimSpec("commitment-robustness", "000 §5 (Insight)", "The gradient methods differ in robustness to hyperparameters (read as: "
-                  "rotation's final dead codes move less across the β sweep than STE's)", "", "dead_range", "directional", ROT, "ste",
-                  sign=-1, where=({"sweep": "beta_range"},), section=rec),
+                  "(read two-sided: rotation's mean dead fraction while recovering differs from STE's, either way, at some β and "
+                  "collapsed start)", "", "mean_dead_fraction", "directional", ROT, "ste", sidedness="two-sided",
+                  directions=("slower to recover", "faster to recover"),
+                  where=_cases("beta", "beta", LOW_BETAS + STRONG_BETAS, COLLAPSED), combine="any", section=rec, **pct,
+                  label="Methods differ in recovery speed"),
+        ClaimSpec("commitment-robustness", "000 §5 (Insight)", "The gradient methods differ in robustness to hyperparameters (read two-sided: "
+                  "the range of final dead codes across the β sweep differs between rotation and STE)", "", "dead_range", "directional",
+                  ROT, "ste", sidedness="two-sided", directions=("wider range over β", "narrower range over β"),
+                  where=({"sweep": "beta_range"},), section=rec, label="Methods differ in robustness to β"),
         ClaimSpec("commitment-rec-low", pr, "Use rotation at low commitment (exploring β < 0.25)", "", "dead_codes", "directional",
-                  ROT, "ste", sign=-1, where=low_std, section="commitment-noise-paired", also=not_worse(low_std)[1:]),
+                  ROT, "ste", sign=-1, where=low_std, section="commitment-noise-paired", also=not_worse(low_std)[1:], label="Use rotation at low β"),
         ClaimSpec("commitment-rec-high", pr, "Stick with STE at high commitment (β ≥ 0.5 already enforced)", "", "dead_pct", "size",
                   "ste", ROT, margin=DEAD_MARGIN_PCT, sign=-1, where=strong_std, section="commitment-noise-paired", unit=" pp",
-                  also=not_worse(strong_std, "ste", ROT)[1:]),
+                  also=not_worse(strong_std, "ste", ROT)[1:], label="Use STE at high β"),
         ClaimSpec("noise-clean", wb, "Clean data (σ → 0): rotation gives better entropy without overfitting", "", "entropy_bits",
                   "directional", ROT, "ste", where=clean, section="noise-sweep",
-                  also=(ClaimSpec("", "", "", "", "overfit", "size", ROT, None, margin=MSE_MARGIN, sign=-1, where=clean, **pct),)),
+                  also=(ClaimSpec("", "", "", "", "overfit", "size", ROT, None, margin=MSE_MARGIN, sign=-1, where=clean, **pct),),
+                  label="Clean data: more entropy, no overfitting"),
         ClaimSpec("noise-high", "002 When Both Perform Similarly", "High noise (σ > 0.2): both estimators converge to similar solutions",
                   "", "dead_pct", "equivalence", ROT, "ste", margin=DEAD_MARGIN_PCT, where=high, section="noise-sweep", unit=" pp",
-                  also=(mse_eq(high),)),
+                  also=(mse_eq(high),), label="High noise: both estimators alike"),
         ClaimSpec("noise-robust", "002 Validation Checklist", "Robust across noise levels (rotation not worse than STE at any σ)", "",
                   "dead_pct", "size", ROT, "ste", margin=DEAD_MARGIN_PCT, sign=-1, where=all_sig, section="noise-sweep", unit=" pp",
-                  also=not_worse(all_sig)[1:]),
+                  also=not_worse(all_sig)[1:], label="Rotation no worse at any noise level"),
     ]
 
 
@@ -211,21 +233,24 @@ def _convergence_claims() -> list[ClaimSpec]:
     return [
         ClaimSpec("convergence-speed", "000 §1; " + src, "Convergence: similar speed for rotation and STE (\"~same\", \"comparable\")",
                   "~same", "steps_to_target", "equivalence", ROT, "ste", margin=SPEED_MARGIN, relative=True, where=_ks(32),
-                  section=cv, **pct),
+                  section=cv, **pct, label="Rotation and STE: same convergence speed"),
         ClaimSpec("convergence-diversity", "000 §1", "Rotation maintains better code diversity during training", "",
-                  "mean_perplexity", "directional", ROT, "ste", where=_ks(32), section=cv),
+                  "mean_perplexity", "directional", ROT, "ste", where=_ks(32), section=cv, label="Rotation keeps more code diversity"),
         ClaimSpec("convergence-utilization-differs", "000 §5 (Insight)", "The gradient methods differ in code utilization during "
-                  "training (read in the seeds' direction: rotation or the rotation trick keeps a higher perplexity)", "",
-                  "mean_perplexity", "directional", trio, "ste", where=_ks(32), combine="any", section=cv),
+                  "training (read two-sided: rotation's or the rotation trick's run-average perplexity differs from STE's)", "",
+                  "mean_perplexity", "directional", trio, "ste", sidedness="two-sided", directions=("higher perplexity", "lower perplexity"),
+                  where=_ks(32), combine="any", section=cv, label="Methods differ in code utilization"),
         ClaimSpec("convergence-final", "000 §5 (Insight)", "All gradient methods converge to similar final performance", "",
-                  "recon_mse", "equivalence", trio, "ste", margin=MSE_MARGIN, relative=True, where=ks, section=cv, **pct),
+                  "recon_mse", "equivalence", trio, "ste", margin=MSE_MARGIN, relative=True, where=ks, section=cv, **pct,
+                  label="Same final MSE for every method"),
         ClaimSpec("convergence-lloyd", "002 Theoretical Insight", "Lloyd's algorithm: rotation better approaches k-means fixed points",
-                  "", "lloyd_gain", "directional", ROT, "ste", sign=-1, where=ks, section=cv, **pct),
+                  "", "lloyd_gain", "directional", ROT, "ste", sign=-1, where=ks, section=cv, **pct, label="Rotation closer to k-means fixed points"),
         ClaimSpec("convergence-long-85", "000 §1; 002 Empirical Evidence", "Large codebooks (K ≥ 32): 85 % fewer dead codes "
                   "(re-tested after a long run)", "85 %", "dead_codes", "size", ROT, "ste", margin=0.85, reduction=True, where=ks,
-                  section=cv, **pct),
+                  section=cv, **pct, label="85 % fewer dead codes after a long run"),
         ClaimSpec("convergence-long-entropy", src, "Entropy at K = 32: 2.93 (STE) vs 3.25 (rotation), +11 % (re-tested after a long run)",
-                  "2.93 vs 3.25 (+11 %)", "entropy_bits", "size", ROT, "ste", margin=0.11, relative=True, where=_ks(32), section=cv, **pct),
+                  "2.93 vs 3.25 (+11 %)", "entropy_bits", "size", ROT, "ste", margin=0.11, relative=True, where=_ks(32), section=cv, **pct,
+                  label="11 % more entropy after a long run"),
     ]
 
 
@@ -234,34 +259,38 @@ CLAIMS: dict[str, ClaimSpec] = {
     for c in [
         ClaimSpec("testbed-equal-mse", _TB, "Rotation and STE reach equivalent reconstruction MSE (2.4479 vs 2.4475)", "+0.02 %",
                   "recon_mse", "equivalence", "projection", "ste", margin=MSE_MARGIN, relative=True, section="testbed",
-                  scale=100, unit=" %"),
+                  scale=100, unit=" %", label="Rotation and STE: equal MSE"),
         ClaimSpec("testbed-manual-ste", _TB, "Manual STE is worse than autograd STE (2.4577 vs 2.4475)", "+0.42 %",
-                  "recon_mse", "directional", "ste_manual", "ste", relative=True, section="testbed", scale=100, unit=" %"),
+                  "recon_mse", "directional", "ste_manual", "ste", relative=True, section="testbed", scale=100, unit=" %",
+                  label="Manual STE worse than autograd STE"),
         ClaimSpec("testbed-usage", _TB, "Every method uses about 99 % of its 32 codes", "99.0–99.1 %",
                   "usage_pct", "size", ("ste", "projection", "ste_manual", "pca_lloyd"), margin=97.0, section="testbed",
-                  unit=" %"),
+                  unit=" %", label="Every method uses about 99 % of its codes"),
         ClaimSpec("testbed-pca-lloyd", _TB, "PCA + Lloyd is slightly worse than gradient training (2.4893 vs 2.4475)", "+1.7 %",
-                  "recon_mse", "directional", "pca_lloyd", "ste", relative=True, section="testbed", scale=100, unit=" %"),
+                  "recon_mse", "directional", "pca_lloyd", "ste", relative=True, section="testbed", scale=100, unit=" %",
+                  label="PCA + Lloyd slightly worse than training"),
         *_scale_claims(),
         *_commitment_noise_claims(),
         *_convergence_claims(),
         ClaimSpec("subspace-dead", "002 Cleanest Experimental Settings 1",
                   "Linear subspace recovery (d = 256, r = 4, K = 32): rotation has 0 dead codes vs 5.7 for STE", "0 vs 5.7",
                   "dead_codes", "size", ROT, None, margin=1.0, sign=-1, section="subspace-paired",
-                  also=(ClaimSpec("", "", "", "", "dead_codes", "directional", ROT, "ste", sign=-1),)),
+                  also=(ClaimSpec("", "", "", "", "dead_codes", "directional", ROT, "ste", sign=-1),), label="Subspace: rotation has no dead codes"),
         ClaimSpec("subspace-maintained", "002 Validation Checklist", "Subspace recovery maintained (rotation recovers the subspace as well as STE)",
-                  "", "leakage_pct", "size", ROT, "ste", margin=1.0, sign=-1, section="subspace-paired", unit=" pp"),
+                  "", "leakage_pct", "size", ROT, "ste", margin=1.0, sign=-1, section="subspace-paired", unit=" pp",
+                  label="Subspace recovered as well as by STE"),
         ClaimSpec("subspace-pure-vq", "002 Cleanest Experimental Settings 1",
                   "Interpretation: a pure VQ-layer improvement (fewer dead codes at no cost in reconstruction)", "", "recon_mse",
                   "equivalence", ROT, "ste", margin=MSE_MARGIN, relative=True, section="subspace-paired", scale=100, unit=" %",
-                  also=(ClaimSpec("", "", "", "", "dead_codes", "directional", ROT, "ste", sign=-1),)),
+                  also=(ClaimSpec("", "", "", "", "dead_codes", "directional", ROT, "ste", sign=-1),), label="Subspace: fewer dead codes, same MSE"),
         ClaimSpec("multimodal-purity", "002 Cleanest Experimental Settings 3; 002 Validation Checklist",
                   "Multi-modal data (8 Gaussian clusters, K = 32): rotation achieves better cluster purity (0.795 vs 0.768); it better "
-                  "handles discrete structure", "0.795 vs 0.768", "purity", "directional", ROT, "ste", section="multimodal-results"),
+                  "handles discrete structure", "0.795 vs 0.768", "purity", "directional", ROT, "ste", section="multimodal-results",
+                  label="Clusters: rotation has higher purity"),
         ClaimSpec("multimodal-kmeans", "002 Validation Checklist", "K-means baseline comparison (rotation holds up against a k-means codebook)",
                   "", "purity", "size", ROT, "pca_lloyd", margin=-0.02, section="multimodal-results",
                   also=(ClaimSpec("", "", "", "", "recon_mse", "size", ROT, "pca_lloyd", margin=MSE_MARGIN, sign=-1, relative=True,
-                                  scale=100, unit=" %"),)),
+                                  scale=100, unit=" %"),), label="Rotation holds up against k-means"),
     ]
 }
 

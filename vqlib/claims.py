@@ -1,36 +1,67 @@
 """The one evaluator of the seed claims (registered in vqlib.claim_registry): a claim judged on a result frame.
 
-A claim compares method `b` with method `a` on one metric column of a chapter's result frame, paired by
-seed (b − a, relative to a when `relative`), or, without `a`, states a level of `b` itself. Its `kind`
-fixes the rule that turns the 95 % CI into one of four verdicts:
+A claim compares method `b` with method `a` on one metric column of a chapter's result frame, paired by seed
+(b − a, relative to a when `relative`; 1 − mean(b)/mean(a) when `reduction`), or, without `a`, states a level of b.
 
-- "equivalence" (margin δ): the CI inside [−δ, δ] → holds; entirely outside → does not hold; else inconclusive.
-- "directional" (sign d): d·CI entirely above 0 → holds; d·CI entirely at or below 0 → does not hold; else inconclusive.
-- "size" (threshold t, sign d): d·CI entirely at or above d·t → holds; entirely below → does not hold; else inconclusive.
+Convention (the one rule for every claim):
 
-A claim about several cases (`where`: e.g. every K ≥ 32, or several methods) holds if every case holds and
-does not hold if any case does not hold; otherwise it is inconclusive. Each verdict comes with the p-value
-of the test the CI decided (two-sided-equivalent: the 95 % CI decides ⇔ p < 0.05), so the table can be
-corrected for multiplicity (:func:`holm`).
+1. Every decision is a one-sided test at 2.5 % per side, read off the 95 % two-sided CI the book prints (Student t
+   over paired seeds; for a reduction 1 − mean(b)/mean(a), a paired BCa bootstrap, which never passes 100 %).
+2. Equivalence (margin δ) is TOST with the 95 % interval, 2.5 % per side: the CI inside ±δ → holds; entirely
+   outside → does not hold; straddling a margin → inconclusive, never a refutation.
+3. Directional (sign d): d·CI entirely above 0 → holds, at or below 0 → does not hold. Size (threshold t):
+   d·CI at or beyond d·t → holds, entirely short of it → does not hold. Otherwise inconclusive.
+4. Two-sided claims ("the methods differ"): the CI entirely beyond 0 (or ±t) on either side → holds, and the
+   measured text names the direction; entirely inside ±t → does not hold (t > 0 only); otherwise inconclusive.
+5. Every decided verdict carries the one-sided p-value of the test that decided it, "does not hold" included
+   (per case, p < 0.025 ⇔ the CI decides); undecided → nan. Over several cases: every case must hold (p: the
+   largest), any failing case refutes (p: Bonferroni); with combine="any" one holding case suffices (Bonferroni).
+6. An inconclusive verdict states the paired seeds that would decide it at the observed mean and spread: the
+   smallest n with t(0.975, n − 1)·sd/√n below the distance from the mean to the bound it straddles.
+7. Premise absent → "not applicable", counted apart (e.g. fewer dead codes than a reference that has none).
+8. Holm's correction (statsmodels) at 2.5 % runs over the family of every decided verdict with a p-value, of every
+   regime, one row per claim × regime; "not testable", "not applicable" and the aggregate claims stay outside it.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import pandas as pd
-import scipy.stats
 
 from vqlib import report
 from vqlib.claim_registry import (  # noqa: F401 - the registry, read through this module by the chapters
-    CLAIMS, COLLAPSED, DEAD_MARGIN_PCT, KINDS, LOW_BETAS, MSE_MARGIN, ROT, SIGMAS, SPEED_MARGIN, STRONG_BETAS, ClaimSpec, _case,
-    _names, get,
+    CLAIMS,
+    COLLAPSED,
+    DEAD_MARGIN_PCT,
+    KINDS,
+    LOW_BETAS,
+    MSE_MARGIN,
+    ROT,
+    SIDEDNESS,
+    SIGMAS,
+    SPEED_MARGIN,
+    STRONG_BETAS,
+    ClaimSpec,
+    _case,
+    _names,
+    get,
 )
-from vqlib.stats import Interval, mean_ci, reduction_bootstrap, sig
+from vqlib.stats import Bootstrap, Interval, mean_ci, one_sided_p, reduction_bca, seeds_to_decide, sig
 
-ALPHA = 0.05
+#: Level of every one-sided test (2.5 % per side: the 95 % two-sided CI).
+ALPHA = 0.025
+DECIDED = ("holds", "does not hold")
+#: Claims whose verdict summarizes other verdicts: outside Holm's family.
+AGGREGATES = ("verdicts-validation-settings", "verdicts-guidelines")
+
+
+def convention() -> str:
+    """The judging convention in words (from the module docstring), for the book to print."""
+    return "Convention" + __doc__.split("Convention", 1)[1].rstrip()
 
 
 @dataclass(frozen=True)
@@ -39,27 +70,104 @@ class Outcome:
 
     spec: ClaimSpec
     verdict: str
-    p_value: float  # of the test that decided (nan when inconclusive)
+    p_value: float  # one-sided, of the test that decided (nan when undecided)
     cases: tuple[tuple[str, Interval, str], ...]  # (case label, CI in display units, unit)
     half_width: float  # the widest case's CI half-width (display units)
+    n_required: int | None = None  # inconclusive: paired seeds that would decide at the observed mean and spread
+    reason: str = ""  # why the claim (or some of its cases) is not applicable
+    leaning: str = ""  # inconclusive: the verdict those seeds would give at the observed means ("" if unclear)
 
     def measured(self) -> str:
-        """Our value(s) with CIs, and the half-width reached against the margin."""
+        """Our value(s) with CIs, the half-width reached against the margin, and the seeds that would decide."""
+        if self.verdict == "not applicable":
+            return f"not applicable: {self.reason}"
         parts = "; ".join((f"{label}: " if label else "") + ci.format() + unit for label, ci, unit in self.cases)
         reach = f"CI half-width {sig(self.half_width)}{self.spec.unit}"
         if self.spec.kind != "directional":
             reach += f" vs margin {sig(self.spec.margin * self.spec.scale)}{self.spec.unit}"
-        return f"{parts} ({reach})"
+        if self.verdict == "inconclusive":
+            reach += f"; n ≈ {self.n_required} would decide" if self.n_required else "; not reachable by more seeds at this mean"
+        return f"{parts} ({reach})" + (f"; not applicable: {self.reason}" if self.reason else "")
 
 
-def _one_sided_p(x: np.ndarray, c: float, side: int) -> float:
-    """p-value of H0: mean ≤ c (side +1) or mean ≥ c (side −1), doubled so p < 0.05 ⇔ the 95 % two-sided CI excludes c on that side."""
-    mean = float(x.mean())
-    sem = float(scipy.stats.sem(x)) if x.size > 1 else 0.0
-    if sem == 0.0:
-        return 0.0 if side * (mean - c) > 0 else 1.0
-    t = side * (mean - c) / sem
-    return float(min(1.0, 2 * scipy.stats.t.sf(t, x.size - 1)))
+@dataclass(frozen=True)
+class _Stat:
+    """One case's statistic: its 95 % CI, its one-sided p-values and the seeds a bound needs."""
+
+    ci: Interval
+    p: Callable[[float, int], float]  # (c, side) → p of H0: θ ≤ c (side +1) or θ ≥ c (side −1)
+    n_for: Callable[[float], int | None]  # c → smallest n whose CI would clear c at the observed mean and spread
+    exact: bool  # no spread: a decided verdict is beyond doubt (p = 0)
+
+
+def _t_stat(x: np.ndarray) -> _Stat:
+    """Student t over paired seeds."""
+    ci = mean_ci(x)
+    sd = float(np.std(x, ddof=1)) if x.size > 1 else 0.0
+    return _Stat(ci, lambda c, side: one_sided_p(x, c, side), lambda c: seeds_to_decide(sd, abs(ci.mean - c)),
+                 bool(np.ptp(x) == 0))
+
+
+def _boot_stat(bt: Bootstrap) -> _Stat:
+    """A BCa bootstrap: seeds to decide from the half-width on c's side shrinking as 1/√n."""
+    ci = bt.ci
+
+    def n_for(c: float) -> int | None:
+        gap, half = abs(ci.mean - c), (ci.mean - ci.low) if ci.mean > c else (ci.high - ci.mean)
+        return max(2, math.floor(ci.n * (half / gap) ** 2) + 1) if gap > 0 else None
+
+    return _Stat(ci, bt.p_value, n_for, bool(np.ptp(bt.dist) == 0))
+
+
+def _decide(st: _Stat, spec: ClaimSpec) -> tuple[str, float, float, str, int]:
+    """One case: verdict, p-value, the bound an undecided CI straddles, the leaning, and the side (two-sided holds)."""
+    lo, hi, m = st.ci.low, st.ci.high, st.ci.mean
+    if spec.kind == "equivalence":
+        d = spec.margin
+        if -d <= lo and hi <= d:
+            return "holds", max(st.p(-d, 1), st.p(d, -1)), math.nan, "", 0
+        if lo > d:
+            return "does not hold", st.p(d, 1), math.nan, "", 0
+        if hi < -d:
+            return "does not hold", st.p(-d, -1), math.nan, "", 0
+        return "inconclusive", math.nan, math.copysign(d, m), "holds" if abs(m) < d else "does not hold" if abs(m) > d else "", 0
+    t = 0.0 if spec.kind == "directional" else spec.margin
+    if spec.sidedness == "two-sided":
+        for side, beyond in ((1, lo > t if t == 0 else lo >= t), (-1, hi < -t if t == 0 else hi <= -t)):
+            if beyond:
+                return "holds", st.p(side * t, side), math.nan, "", side
+        if (t > 0 and -t < lo and hi < t) or (t == 0 and lo == hi == 0):
+            return "does not hold", max(st.p(-t, 1), st.p(t, -1)), math.nan, "", 0
+        lean = "holds" if abs(m) > t else "does not hold" if t > 0 and abs(m) < t else ""
+        return "inconclusive", math.nan, math.copysign(t, m), lean, 0
+    s = spec.sign
+    slo, shi, st_ = (lo, hi, t) if s > 0 else (-hi, -lo, -t)
+    if (slo > st_) if spec.kind == "directional" else (slo >= st_):
+        return "holds", st.p(t, s), math.nan, "", 0
+    if (shi <= st_) if spec.kind == "directional" else (shi < st_):
+        return "does not hold", st.p(t, -s), math.nan, "", 0
+    above = s * (m - t)
+    lean = "holds" if (above > 0 if spec.kind == "directional" else above >= 0) else "does not hold"
+    return "inconclusive", math.nan, t, lean, 0
+
+
+def _combine(results: list[tuple[str, float, int | None, str]], how: str) -> tuple[str, float, int | None, str]:
+    """(verdict, p, seeds to decide, leaning) of several cases: "all" must hold (intersection–union), or "any" suffices."""
+    k, vs = len(results), [r[0] for r in results]
+    # one case settles the claim ("does not hold" under "all", "holds" under "any"); the other verdict needs every case
+    settles, needs_all = ("does not hold", "holds") if how == "all" else ("holds", "does not hold")
+    if all(v == needs_all for v in vs):
+        return needs_all, max(p for _, p, _, _ in results), None, ""  # intersection–union: the largest p
+    settled = [p for v, p, _, _ in results if v == settles]
+    if settled:  # Bonferroni over the cases
+        return settles, min(1.0, min(settled) * k), None, ""
+    undecided = [(n, lean) for v, _, n, lean in results if v == "inconclusive"]
+    first = [n for n, lean in undecided if lean == settles and n is not None]
+    if first:  # a case leaning to the settling verdict decides the claim as soon as it is decided
+        return "inconclusive", math.nan, min(first), settles
+    ns = [n for n, _ in undecided]
+    everyone = max(ns) if ns and all(n is not None for n in ns) else None
+    return "inconclusive", math.nan, everyone, needs_all if all(lean == needs_all for _, lean in undecided) else ""
 
 
 def _per_seed(frame: pd.DataFrame, method: str, column: str) -> pd.Series:
@@ -86,60 +194,25 @@ def values(spec: ClaimSpec, frame: pd.DataFrame, method: str) -> np.ndarray:
     return d
 
 
-def _judge(x: np.ndarray, spec: ClaimSpec) -> tuple[str, float]:
-    """Verdict and p-value of one case from its per-seed values x (p = 0 when every seed gives the same value: no doubt)."""
-    verdict, p = _judge_ci(x, spec)
-    return verdict, (0.0 if verdict != "inconclusive" and np.ptp(x) == 0 else p)
-
-
-def _judge_ci(x: np.ndarray, spec: ClaimSpec) -> tuple[str, float]:
-    ci = mean_ci(x)
-    if spec.kind == "equivalence":
-        d = spec.margin
-        if -d <= ci.low and ci.high <= d:
-            return "holds", max(_one_sided_p(x, -d, 1), _one_sided_p(x, d, -1))
-        if ci.low > d or ci.high < -d:
-            return "does not hold", min(_one_sided_p(x, d, 1), _one_sided_p(x, -d, -1))
-        return "inconclusive", math.nan
-    t = 0.0 if spec.kind == "directional" else spec.margin
-    lo, hi = (ci.low, ci.high) if spec.sign > 0 else (-ci.high, -ci.low)
-    st = spec.sign * t
-    if (lo > st) if spec.kind == "directional" else (lo >= st):
-        return "holds", _one_sided_p(x, t, spec.sign)
-    if (hi <= st) if spec.kind == "directional" else (hi < st):
-        return "does not hold", _one_sided_p(x, t, -spec.sign)
-    return "inconclusive", math.nan
-
-
 class NotMeasured(ValueError):
     """A claim's case is not in the frame (e.g. the chapter was run without that K): the claim is not testable there."""
 
 
-def _judge_interval(ci: Interval, dist: np.ndarray, spec: ClaimSpec) -> tuple[str, float]:
-    """The same rules on a bootstrap interval; p = twice the share of resamples on the far side of the bound."""
-    def p_beyond(c: float, side: int) -> float:
-        return float(min(1.0, 2 * np.mean(side * (dist - c) <= 0)))
-
-    if spec.kind == "equivalence":
-        d = spec.margin
-        if -d <= ci.low and ci.high <= d:
-            return "holds", max(p_beyond(-d, 1), p_beyond(d, -1))
-        if ci.low > d or ci.high < -d:
-            return "does not hold", min(p_beyond(d, 1), p_beyond(-d, -1))
-        return "inconclusive", math.nan
-    t = 0.0 if spec.kind == "directional" else spec.margin
-    lo, hi = (ci.low, ci.high) if spec.sign > 0 else (-ci.high, -ci.low)
-    st = spec.sign * t
-    if (lo > st) if spec.kind == "directional" else (lo >= st):
-        return "holds", p_beyond(t, spec.sign)
-    if (hi <= st) if spec.kind == "directional" else (hi < st):
-        return "does not hold", p_beyond(t, -spec.sign)
-    return "inconclusive", math.nan
+def _case_stat(spec: ClaimSpec, sub: pd.DataFrame, method: str) -> _Stat | str:
+    """The statistic of one case, or why its premise is absent (a reduction from a reference mean of 0)."""
+    if not spec.reduction:
+        return _t_stat(values(spec, sub, method))
+    a, b = _per_seed(sub, spec.a, spec.metric), _per_seed(sub, method, spec.metric)
+    if not b.index.equals(a.index):
+        raise ValueError(f"{method!r} and {spec.a!r} were not measured on the same seeds")
+    if not a.mean() > 0:
+        return f"{spec.a} has mean {spec.metric} {sig(a.mean())}, so a reduction 1 − {method}/{spec.a} is undefined"
+    return _boot_stat(reduction_bca(a.to_numpy(dtype=float), b.to_numpy(dtype=float)))
 
 
 def evaluate(spec: ClaimSpec, frame: pd.DataFrame) -> Outcome:
     """Judge a claim on a chapter's result frame (one row per case, method and seed; one regime)."""
-    verdicts, ps, cases = [], [], []
+    results, cases, reasons = [], [], []
     methods = (spec.b,) if isinstance(spec.b, str) else tuple(spec.b)
     for w in spec.where:
         sub = frame
@@ -148,40 +221,34 @@ def evaluate(spec: ClaimSpec, frame: pd.DataFrame) -> Outcome:
         if sub.empty:
             raise NotMeasured(f"no rows where {_case(w)} (not in this chapter's settings)")
         for method in methods:
-            if spec.reduction:
-                ci, dist = reduction_bootstrap(_per_seed(sub, spec.a, spec.metric), _per_seed(sub, method, spec.metric))
-                v, p = _judge_interval(ci, dist, spec)
-            else:
-                x = values(spec, sub, method)
-                v, p = _judge(x, spec)
-                ci = mean_ci(x)
-            verdicts.append(v)
-            ps.append(p)
             label = ", ".join(x for x in [_case(w) if w else "", method if len(methods) > 1 else ""] if x)
-            cases.append((label, ci.scaled(spec.scale), spec.unit))
+            st = _case_stat(spec, sub, method)
+            if isinstance(st, str):
+                reasons.append(f"{label}: {st}" if label else st)
+                continue
+            verdict, p, c, lean, side = _decide(st, spec)
+            if verdict in DECIDED:  # the bootstrap's p and bound agree to the resampling grain: keep p with the CI
+                p = 0.0 if st.exact else min(p, ALPHA)
+            if side:
+                label = ", ".join(x for x in [_case(w) if w else "", f"{method} {spec.directions[0 if side > 0 else 1]}"] if x)
+            results.append((verdict, p, st.n_for(c) if verdict == "inconclusive" else None, lean))
+            cases.append((label, st.ci.scaled(spec.scale), spec.unit))
+    if not results:
+        return Outcome(spec, "not applicable", math.nan, (), math.nan, reason="; ".join(reasons))
     n_main = len(cases)
-    if spec.combine == "any" and len(verdicts) > 1:  # one case holding suffices: Bonferroni over the cases for "holds"
-        if any(v == "holds" for v in verdicts):
-            verdicts, ps = ["holds"], [min(1.0, min(p for v, p in zip(verdicts, ps) if v == "holds") * len(verdicts))]
-        elif all(v == "does not hold" for v in verdicts):
-            verdicts, ps = ["does not hold"], [max(ps)]
-        else:
-            verdicts, ps = ["inconclusive"], [math.nan]
+    if spec.combine == "any":
+        results = [_combine(results, "any")]
     for part in spec.also:
         sub_out = evaluate(part, frame)
+        if sub_out.verdict == "not applicable":
+            reasons.append(f"{part.metric}: {sub_out.reason}")
+            continue
         for label, ci, unit in sub_out.cases:
             cases.append((f"{part.metric}{', ' + label if label else ''}", ci, unit))
-        verdicts.append(sub_out.verdict)
-        ps.append(sub_out.p_value)
-    if all(v == "holds" for v in verdicts):
-        verdict, p = "holds", max(ps)  # intersection–union: every case must pass
-    elif any(v == "does not hold" for v in verdicts):
-        fails = [p for v, p in zip(verdicts, ps) if v == "does not hold"]
-        verdict, p = "does not hold", min(1.0, min(fails) * len(verdicts))  # any case suffices: Bonferroni over the cases
-    else:
-        verdict, p = "inconclusive", math.nan
+        results.append((sub_out.verdict, sub_out.p_value, sub_out.n_required, sub_out.leaning))
+    verdict, p, n, lean = _combine(results, "all")
     half = max((ci.high - ci.low) / 2 for _, ci, _ in cases[:n_main])  # of the claim's own metric (the margin's units)
-    return Outcome(spec, verdict, p, tuple(cases), half)
+    return Outcome(spec, verdict, p, tuple(cases), half, n, "; ".join(reasons), lean)
 
 
 def record(spec: ClaimSpec, frame: pd.DataFrame, regime: str = "") -> Outcome:
@@ -207,40 +274,64 @@ def record_all(ids: list[str], frame: pd.DataFrame, regimes: list[str] | None = 
         for i in ids:
             out = record(CLAIMS[i], sub, r)
             rows.append({"id": i, "regime": r, "verdict": out.verdict, "p_value": out.p_value, "measured": out.measured(),
-                         "half_width": out.half_width})
+                         "half_width": out.half_width, "label": CLAIMS[i].label, "n_required": out.n_required})
     return pd.DataFrame(rows)
 
 
-def holm(table: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame:
-    """Holm's step-down correction across every decided verdict of the table (statsmodels.multipletests).
+def in_family(table: pd.DataFrame) -> pd.Series:
+    """Rows in Holm's family: decided verdicts with a p-value, the first row per claim × regime, aggregate claims left out."""
+    p = pd.to_numeric(table.get("p_value", pd.Series(math.nan, index=table.index)), errors="coerce")
+    member = (table.verdict.isin(DECIDED) & p.notna()).to_numpy().copy()
+    if "id" in table:
+        member = member & ~table.id.isin(AGGREGATES).to_numpy()
+        idx = np.flatnonzero(member)
+        member[idx[_keys(table).iloc[idx].duplicated().to_numpy()]] = False
+    return pd.Series(member, index=table.index)
 
-    Adds p_holm and verdict_holm: a decided verdict (holds / does not hold) whose adjusted p-value is not
-    below alpha becomes inconclusive; inconclusive and not testable stay as they are.
+
+def _keys(table: pd.DataFrame) -> pd.Series:
+    return table.id.astype(str) + "@" + (table.regime.fillna("").astype(str) if "regime" in table else "")
+
+
+def holm(table: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame:
+    """Holm's step-down correction (statsmodels.multipletests) over the family of :func:`in_family`, at `alpha`.
+
+    Adds in_family, p_holm and verdict_holm: a decided verdict whose adjusted p-value exceeds alpha becomes
+    inconclusive; every other verdict stays as it is (a repeated claim × regime row follows its first row).
     """
     from statsmodels.stats.multitest import multipletests
 
     out = table.copy()
-    p = pd.to_numeric(out.get("p_value", pd.Series(math.nan, index=out.index)), errors="coerce")
-    decided = out.verdict.isin(["holds", "does not hold"]) & p.notna()
-    out["p_holm"] = math.nan
-    out["verdict_holm"] = out.verdict
-    if decided.any():
-        reject, adj, _, _ = multipletests(p[decided].to_numpy(), alpha=alpha, method="holm")
-        out.loc[decided, "p_holm"] = adj
-        out.loc[decided[decided].index[~reject], "verdict_holm"] = "inconclusive"
+    fam = in_family(out).to_numpy()
+    p = pd.to_numeric(out.get("p_value", pd.Series(math.nan, index=out.index)), errors="coerce").to_numpy()
+    p_holm, verdict_holm = np.full(len(out), math.nan), out.verdict.to_numpy(dtype=object).copy()
+    if fam.any():
+        reject, adj, _, _ = multipletests(p[fam], alpha=alpha, method="holm")
+        p_holm[fam] = adj
+        verdict_holm[np.flatnonzero(fam)[~reject]] = "inconclusive"
+        if "id" in out:  # repeated rows of a family member take its correction
+            keys = _keys(out).to_numpy()
+            first = {k: i for i, k in zip(np.flatnonzero(fam), keys[fam], strict=True)}
+            for i in np.flatnonzero(~fam & out.verdict.isin(DECIDED).to_numpy()):
+                if keys[i] in first:
+                    p_holm[i], verdict_holm[i] = p_holm[first[keys[i]]], verdict_holm[first[keys[i]]]
+    out["in_family"], out["p_holm"], out["verdict_holm"] = fam, p_holm, verdict_holm
     return out
 
 
 def by_regime(table: pd.DataFrame, regime_names: list[str]) -> pd.DataFrame:
     """Claims recorded per regime as a claim × regime grid of verdicts ("" where not evaluated), with "holds in r of R".
 
-    Only claims with at least one regime record appear; R counts the regimes a claim was evaluated in.
+    Only claims with at least one regime record appear; R counts the regimes a claim was evaluated in, "not
+    applicable" ones apart ("holds in 1 of 2; not applicable in 1").
     """
     sub = table[table.regime.fillna("") != ""]
     grid = sub.pivot_table(index="id", columns="regime", values="verdict", aggfunc="first", sort=False)
     grid = grid.reindex(columns=[r for r in regime_names if r in grid.columns]).fillna("")
-    evaluated = (grid != "").sum(axis=1)
-    grid["holds in"] = [f"{h} of {n}" for h, n in zip((grid == "holds").sum(axis=1), evaluated)]
+    na = (grid == "not applicable").sum(axis=1)
+    evaluated = (grid != "").sum(axis=1) - na
+    grid["holds in"] = [f"{h} of {n}" + (f"; not applicable in {k}" if k else "")
+                        for h, n, k in zip((grid == "holds").sum(axis=1), evaluated, na, strict=True)]
     return grid
 
 
@@ -259,7 +350,7 @@ def changes(table: pd.DataFrame, baseline: pd.DataFrame) -> pd.DataFrame:
             rows.append({"id": cid, "before": old, "now": "", "changed": "dropped"})
             continue
         regs = now.regime.fillna("").tolist()
-        text = "; ".join(f"{r}: {v}" if r else v for r, v in zip(regs, now.verdict))
+        text = "; ".join(f"{r}: {v}" if r else v for r, v in zip(regs, now.verdict, strict=True))
         differ = int((now.verdict != old).sum())
         status = "new" if not old else ("unchanged" if differ == 0 else f"changed in {differ} of {len(now)}")
         rows.append({"id": cid, "before": old, "now": text, "changed": status})

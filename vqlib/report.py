@@ -14,7 +14,7 @@ from vqlib.stats import Interval, mean_ci
 
 #: The command line sets this to the run folder's tables/ directory; unset, nothing is written.
 TABLES_ENV = "VQLIB_TABLES_DIR"
-VERDICTS = ("holds", "does not hold", "inconclusive", "not testable")
+VERDICTS = ("holds", "does not hold", "inconclusive", "not testable", "not applicable")
 #: A JSON mimetype of our own, so a glued claim can be read back from an executed notebook.
 CLAIM_MIME = "application/vnd.vqbook.claim+json"
 

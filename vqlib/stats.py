@@ -137,7 +137,7 @@ def summarize_by(frame, keys: list[str], columns: list[str], digits: int = 3):
     shown, numbers = [], []
     for values, sub in frame.groupby(keys, sort=False):
         values = values if isinstance(values, tuple) else (values,)
-        head = dict(zip(keys, values))
+        head = dict(zip(keys, values, strict=True))
         cis = {c: mean_ci(sub[c].to_numpy()) for c in columns}
         shown.append({**head, **{c: cis[c].format(digits) for c in columns}})
         numbers.append({**head, **{f"{c}_{k}": getattr(cis[c], k) for c in columns for k in ("mean", "low", "high")}})
@@ -156,23 +156,96 @@ def ratio_ci(numerator, denominator, level: float = 0.95) -> Interval:
     return Interval(float(np.exp(ci.mean)), float(np.exp(ci.low)), float(np.exp(ci.high)), ci.n)
 
 
-def reduction_bootstrap(a, b, level: float = 0.95, n_resamples: int = 2000, seed: int = 0) -> tuple[Interval, np.ndarray]:
-    """Relative reduction 1 − mean(b)/mean(a) over paired seeds, with a paired percentile bootstrap CI (scipy.stats.bootstrap).
+def one_sided_p(x, c: float, side: int) -> float:
+    """One-sided t-test p-value of H0: mean ≤ c (side +1) or mean ≥ c (side −1); p < 0.025 ⇔ the 95 % CI excludes c on that side."""
+    a = _values(x)
+    mean = float(a.mean())
+    sem = float(scipy.stats.sem(a)) if a.size > 1 else 0.0
+    if sem == 0.0:
+        return 0.0 if side * (mean - c) > 0 else 1.0
+    return float(scipy.stats.t.sf(side * (mean - c) / sem, a.size - 1))
 
-    Unlike a t-interval on the difference divided by mean(a), its upper end never exceeds 100 %. Returns the
-    interval and the bootstrap distribution (for a p-value by the share of resamples beyond a threshold).
-    Where mean(a) is 0 the reduction is 0 if b is 0 everywhere, else −inf (b adds dead codes to none).
+
+def seeds_to_decide(sd: float, gap: float, level: float = 0.95, n_max: int = 10**7) -> int | None:
+    """Smallest n with t_{(1+level)/2, n−1}·sd/√n < gap: paired seeds a t-interval of this spread needs to clear a bound
+    `gap` away from its mean (None when gap ≤ 0 or beyond n_max)."""
+    if not gap > 0 or not np.isfinite(gap):
+        return None
+    if sd == 0:
+        return 2
+    q = (1 + level) / 2
+    n = max(2, int((scipy.stats.norm.ppf(q) * sd / gap) ** 2))  # the normal bound: t > z, so the answer is at least this
+    while n <= n_max:
+        ns = np.arange(n, n + 256)
+        ok = scipy.stats.t.ppf(q, ns - 1) * sd / np.sqrt(ns) < gap
+        if ok.any():
+            return int(ns[np.argmax(ok)])
+        n += 256
+    return None
+
+
+@dataclass(frozen=True)
+class Bootstrap:
+    """A paired BCa bootstrap interval with what its p-values need: the resampled statistics, bias correction and acceleration."""
+
+    ci: Interval
+    dist: np.ndarray
+    z0: float = 0.0
+    accel: float = 0.0
+
+    def p_value(self, c: float, side: int) -> float:
+        """One-sided p of H0: θ ≤ c (side +1) or θ ≥ c (side −1): the level at which the BCa bound reaches c (BCa inverted)."""
+        dist = self.dist
+        if dist.size < 2 or np.ptp(dist) == 0:
+            return 0.0 if side * (self.ci.mean - c) > 0 else 1.0
+        half = 0.5 / dist.size  # the resampling grain: no share is exactly 0 or 1
+        share = float(np.clip((np.sum(dist < c) + np.sum(dist <= c)) / (2 * dist.size), half, 1 - half))
+        w = scipy.stats.norm.ppf(share) - self.z0
+        den = 1 + self.accel * w
+        u = w / den if den > 0 else math.copysign(math.inf, w)  # z0 + z_α of the bound that equals c
+        return float(scipy.stats.norm.cdf(u - self.z0) if side > 0 else scipy.stats.norm.cdf(self.z0 - u))
+
+
+def reduction_bca(a, b, level: float = 0.95, n_resamples: int = 4000, seed: int = 0) -> Bootstrap:
+    """Relative reduction 1 − mean(b)/mean(a) over paired seeds with a paired BCa bootstrap interval (scipy.stats.bootstrap).
+
+    BCa bounds are quantiles of the resampled reductions, so for non-negative counts (every resample ≤ 100 %) they
+    never exceed 100 %; nothing is clipped. Needs mean(a) > 0 (else the reduction is undefined: ValueError).
     """
     x, y = _values(a), _values(b)
     if x.shape != y.shape:
         raise ValueError(f"paired reduction needs one value per seed for both methods, got {x.size} and {y.size}")
-    if x.mean() == 0:
-        v = 0.0 if np.all(y == 0) else -np.inf
-        return Interval(v, v, v, x.size), np.full(1, v)
+    if not x.mean() > 0:
+        raise ValueError("the reduction 1 − mean(b)/mean(a) is undefined when mean(a) ≤ 0")
     stat = lambda xs, ys, axis=-1: 1 - np.mean(ys, axis=axis) / np.maximum(np.mean(xs, axis=axis), 1e-300)  # noqa: E731
     point = float(stat(x, y))
     if x.size < 2 or (np.ptp(x) == 0 and np.ptp(y) == 0):
-        return Interval(point, point, point, x.size), np.full(1, point)
-    res = scipy.stats.bootstrap((x, y), stat, paired=True, vectorized=True, n_resamples=n_resamples, confidence_level=level,
-                                method="percentile", random_state=np.random.default_rng(seed))
-    return Interval(point, float(res.confidence_interval.low), float(res.confidence_interval.high), x.size), res.bootstrap_distribution
+        return Bootstrap(Interval(point, point, point, x.size), np.full(1, point))
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # degenerate resamples (e.g. b all 0): handled below
+        res = scipy.stats.bootstrap((x, y), stat, paired=True, vectorized=True, n_resamples=n_resamples, confidence_level=level,
+                                    method="BCa", rng=np.random.default_rng(seed))
+    dist = np.asarray(res.bootstrap_distribution, dtype=float)
+    low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
+    if np.ptp(dist) == 0 or not (np.isfinite(low) and np.isfinite(high)):
+        return Bootstrap(Interval(point, float(dist.min()), float(dist.max()), x.size), dist)
+    z0 = float(scipy.stats.norm.ppf((np.sum(dist < point) + np.sum(dist <= point)) / (2 * dist.size)))
+    jack = np.array([stat(np.delete(x, i), np.delete(y, i)) for i in range(x.size)])
+    u = jack.mean() - jack
+    accel = float(np.sum(u**3) / (6 * np.sum(u**2) ** 1.5)) if np.any(u) else 0.0
+    return Bootstrap(Interval(point, low, high, x.size), dist, z0, accel)
+
+
+def reduction_bootstrap(a, b, level: float = 0.95, n_resamples: int = 4000, seed: int = 0) -> tuple[Interval, np.ndarray]:
+    """The BCa reduction interval of :func:`reduction_bca` and its resampled reductions (kept for the chapters' tables).
+
+    Where mean(a) is 0 the reduction is undefined: 0 if b is 0 everywhere, else −inf (b adds dead codes to none).
+    """
+    x, y = _values(a), _values(b)
+    if x.shape == y.shape and x.mean() == 0:
+        v = 0.0 if np.all(y == 0) else -np.inf
+        return Interval(v, v, v, x.size), np.full(1, v)
+    boot = reduction_bca(x, y, level, n_resamples, seed)
+    return boot.ci, boot.dist
