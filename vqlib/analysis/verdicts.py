@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from vqlib import claims
+from vqlib import claims, report
 
 #: (id, source, the seed's words, why no experiment here can decide it)
 UNTESTABLE = [
@@ -33,7 +33,8 @@ UNTESTABLE = [
      "judgements of research value, not measurable properties"),
 ]
 #: Colours of the robustness map, by verdict ("" : not evaluated in that regime).
-COLORS = {"holds": "#4daf4a", "does not hold": "#e41a1c", "inconclusive": "#ffbf00", "not testable": "#bbbbbb", "": "#ffffff"}
+COLORS = {"holds": "#4daf4a", "does not hold": "#e41a1c", "inconclusive": "#ffbf00", "not testable": "#bbbbbb",
+          "not applicable": "#9ecae1", "": "#ffffff"}
 
 
 def untestable_claims() -> list[dict]:
@@ -72,17 +73,22 @@ def readings(table: pd.DataFrame, regime_grid: pd.DataFrame, n_chapters: int) ->
     """Counts of verdicts (before and after Holm) and what the per-regime grid says."""
     counts, counts_holm = table.verdict.value_counts(), table.verdict_holm.value_counts()
     out = {"verdicts_n": len(table), "verdicts_n_claims": table.id.nunique(), "verdicts_chapters": n_chapters}
-    for v in ["holds", "does not hold", "inconclusive", "not testable"]:
+    for v in report.VERDICTS:
         out[f"verdicts_n_{v.replace(' ', '_')}"] = int(counts.get(v, 0))
         out[f"verdicts_holm_{v.replace(' ', '_')}"] = int(counts_holm.get(v, 0))
     out["verdicts_n_demoted"] = int((table.verdict != table.verdict_holm).sum())
+    out["verdicts_n_family"] = int(table.in_family.sum())
     out["verdicts_n_regime_claims"] = len(regime_grid)
     reg_cols = [c for c in regime_grid.columns if c != "holds in"]
     first = "seeds-budget" if "seeds-budget" in reg_cols else reg_cols[0]
     grid = regime_grid[reg_cols]
-    artifacts = [c for c in regime_grid.index if regime_grid.loc[c, first] != "holds" and (grid.loc[c] == "holds").any()]
-    robust = [c for c in regime_grid.index if (grid.loc[c].replace("", "holds") == "holds").all()]
-    never = [c for c in regime_grid.index if (grid.loc[c].replace("", "does not hold") == "does not hold").all()]
+    # Only claims judged in the seeds' budget and at least one other regime can be a budget artefact, robust or
+    # never holding: a claim run in one regime says nothing about the setting.
+    evaluated = grid.isin(["holds", "does not hold", "inconclusive"])
+    spans = [c for c in grid.index if grid.loc[c, first] != "" and evaluated.loc[c].sum() >= 2]
+    artifacts = [c for c in spans if grid.loc[c, first] != "holds" and (grid.loc[c] == "holds").any()]
+    robust = [c for c in spans if (grid.loc[c][evaluated.loc[c]] == "holds").all()]
+    never = [c for c in spans if (grid.loc[c][evaluated.loc[c]] == "does not hold").all()]
     out.update({"verdicts_budget_artifacts": ", ".join(artifacts) or "none", "verdicts_robust_holds": ", ".join(robust) or "none",
                 "verdicts_never_holds": ", ".join(never) or "none", "verdicts_first_regime": first, "verdicts_n_regimes": len(reg_cols)})
     return out
@@ -99,13 +105,14 @@ def robustness_figure(regime_grid: pd.DataFrame):
     fig, ax = plt.subplots(figsize=(1.1 * len(cols) + 3.5, 0.32 * len(regime_grid) + 1.4))
     ax.imshow(codes, cmap=ListedColormap(list(COLORS.values())), vmin=-0.5, vmax=len(names) - 0.5, aspect="auto")
     ax.set_xticks(range(len(cols)), cols, rotation=30, ha="right")
-    ax.set_yticks(range(len(regime_grid)), regime_grid.index)
+    labels = [claims.CLAIMS[c].label if c in claims.CLAIMS else c for c in regime_grid.index]  # words, not ids
+    ax.set_yticks(range(len(regime_grid)), labels)
     for i, text in enumerate(regime_grid["holds in"]):
         ax.text(len(cols) - 0.4, i, text, va="center", fontsize=8)
     ax.set(xlabel="training regime", ylabel="claim")
     ax.grid(False)
-    handles = [plt.Rectangle((0, 0), 1, 1, color=COLORS[v]) for v in names[:3]]
-    ax.legend(handles, names[:3], fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.35 if len(regime_grid) < 8 else -0.12), ncol=3)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=COLORS[v]) for v in names[:5]]
+    ax.legend(handles, names[:5], fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.35 if len(regime_grid) < 8 else -0.12), ncol=5)
     fig.tight_layout()
     return fig
 
@@ -128,7 +135,7 @@ def shown(table: pd.DataFrame) -> pd.DataFrame:
 def by_document(table: pd.DataFrame) -> pd.DataFrame:
     """Verdict counts per seed document (a claim citing both counts under the first it cites)."""
     doc = table.assign(document=table.source.str.extract(r"^(\d{3})", expand=False).fillna("other"))
-    summary = pd.crosstab(doc.document, doc.verdict).reindex(columns=["holds", "does not hold", "inconclusive", "not testable"], fill_value=0)
+    summary = pd.crosstab(doc.document, doc.verdict).reindex(columns=list(report.VERDICTS), fill_value=0)
     return summary.reset_index()
 
 
