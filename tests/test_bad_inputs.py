@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from vqlib import data, estimators, init, params, quantize, run, stats
-from vqlib.runner import chapters
 from vqlib.checks import resolve_device
 from vqlib.models import LinearVQ
+from vqlib.runner import chapters
 from vqlib.studies import common
 from vqlib.train import train
 

@@ -232,7 +232,7 @@ def test_transform_coding_distortion_exact_vs_monte_carlo():
     lam = np.array([4.0, 2.0, 1.0, 0.5]) + 0.01
     levels = rd.allocate_levels(lam, 32)
     exact = rd.transform_coding_distortion(lam, levels)
-    assert exact == pytest.approx(sum(l * rd.lloyd_max(int(n)).mse for l, n in zip(lam, levels)))
+    assert exact == pytest.approx(sum(lam_i * rd.lloyd_max(int(n)).mse for lam_i, n in zip(lam, levels)))
     book = torch.from_numpy(rd.product_codebook(lam, levels)).unsqueeze(0)
     assert book.shape == (1, 32, 4)
     gen = torch.Generator().manual_seed(5)

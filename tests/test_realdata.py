@@ -143,15 +143,15 @@ def test_batched_model_equals_each_slice_alone():
     x = torch.rand(len(names), 9, 6, generator=torch.Generator().manual_seed(5))
     loss = model.losses(x, 0.25)
     loss["total"].sum().backward()
-    for l, (name, sv) in enumerate(zip(names, simvq)):
-        alone = MLPVQ({k: v[l : l + 1] for k, v in w.items()}, cb[l : l + 1], [name], torch.tensor([sv]), "gelu", basis=basis[l : l + 1])
-        one = alone.losses(x[l : l + 1], 0.25)
+    for i, (name, sv) in enumerate(zip(names, simvq)):
+        alone = MLPVQ({k: v[i : i + 1] for k, v in w.items()}, cb[i : i + 1], [name], torch.tensor([sv]), "gelu", basis=basis[i : i + 1])
+        one = alone.losses(x[i : i + 1], 0.25)
         one["total"].sum().backward()
         for k in ("total", "recon", "codebook", "commitment"):
-            assert torch.allclose(one[k][0], loss[k][l], rtol=1e-5, atol=1e-6), (name, k)
+            assert torch.allclose(one[k][0], loss[k][i], rtol=1e-5, atol=1e-6), (name, k)
         for p_one, p_all in zip(alone.parameters(), model.parameters()):
             g_one = torch.zeros_like(p_one) if p_one.grad is None else p_one.grad  # SimVQ's W gets none where unused
-            assert torch.allclose(g_one[0], p_all.grad[l], rtol=1e-4, atol=1e-6), name
+            assert torch.allclose(g_one[0], p_all.grad[i], rtol=1e-4, atol=1e-6), name
 
 
 def test_simvq_codes_and_gradient_of_w():

@@ -17,9 +17,9 @@ import pytest
 import torch
 
 import vqlib
-from vqlib import run, train as train_mod
-from vqlib.runner import book, chapters
+from vqlib import train as train_mod
 from vqlib.models import LinearVQ
+from vqlib.runner import book, chapters
 
 ROOT = chapters.ROOT
 CHAPTER = ROOT / "book" / "testbed.md"

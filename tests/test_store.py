@@ -79,7 +79,7 @@ def test_run_local_store_and_readonly(toy, tmp_path, monkeypatch):
 def test_an_interrupted_write_leaves_nothing(toy, tmp_path):
     s = store.Store(tmp_path / "s")
     bad = {"final": pd.DataFrame({"x": [object()]})}  # not storable: the write fails half-way
-    with pytest.raises(Exception):
+    with pytest.raises((TypeError, ValueError, ArithmeticError, ImportError, OSError)):
         s.write("toy", "k", {"a": 1}, bad, 0.0)
     assert not s.has("toy", "k") and list((tmp_path / "s" / "toy").iterdir()) == []
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from vqlib.checks import check_int, check_float
+from vqlib.checks import check_float, check_int
 
 
 def spectrum(m: int, lambda_1: float = 4.0, decay: float = 0.5) -> torch.Tensor:

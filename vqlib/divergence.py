@@ -51,8 +51,8 @@ def operations(seed: int = 0) -> dict[str, torch.Tensor]:
 
 def training(steps: int, seeds: int, seed: int = 0) -> dict[str, torch.Tensor]:
     """The testbed's STE run (canonical setting, `seeds` seeds): parameters after every step and assignments at the end."""
-    from vqlib.studies import common
     from vqlib.models import LinearVQ
+    from vqlib.studies import common
     from vqlib.train import batch_indices, take_rows
 
     torch.set_num_threads(1)

@@ -15,7 +15,8 @@ import torch
 from vqlib import metrics
 from vqlib import regimes as regimes_mod
 from vqlib.checks import check_float, check_int
-from vqlib.estimators import ESTIMATORS, LABELS as ESTIMATOR_LABELS
+from vqlib.estimators import ESTIMATORS
+from vqlib.estimators import LABELS as ESTIMATOR_LABELS
 from vqlib.init import lloyd
 from vqlib.models import LinearVQ
 from vqlib.quantize import assign, codebook_loss, commitment_loss, lookup, quantize, sq_distances
@@ -229,7 +230,8 @@ def evaluate(
 
     Besides LinearVQ.evaluate's metrics: the held-out objective (eq. testbed-loss), the largest principal
     angle (degrees) between the true subspace and the encoder's row space / decoder's column space, and
-    cluster purity with NMI and ARI, and the mean encoder-output norm ‖z‖ (the model's free scale). Errors are computed from m-dimensional pieces (:func:`recon_error`).
+    cluster purity with NMI and ARI, and the mean encoder-output norm ‖z‖ (the model's free scale). Errors are computed
+    from m-dimensional pieces (:func:`recon_error`).
     """
     K, m = model.K, model.codebook.shape[-1]
     x = x_eval[layout.rows]

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import math
 
-import torch
-
 import numpy as np
+import torch
 
 from vqlib import rd
 from vqlib.checks import check_finite, check_float, check_int

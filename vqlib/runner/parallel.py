@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-
 from vqlib.runner.chapters import RunError
 
 #: Tries of a kernel start (launch + first reply) before a point fails; see :func:`guard_kernel_start`.

@@ -33,7 +33,6 @@ import yaml
 from vqlib.runner import chapters as run
 from vqlib.runner.parallel import _short_error, dask_client, guard_kernel_start
 
-
 # ---------------------------------------------------------------- the sweep file
 
 

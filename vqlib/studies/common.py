@@ -11,7 +11,9 @@ from vqlib.models import LinearVQ
 from vqlib.train import train
 
 
-def testbed_data(seeds: int, D: int, m: int, sigma: float, lambda_1: float, decay: float, n_train: int, n_eval: int, seed: int, device: torch.device) -> data.LinearGaussian:
+def testbed_data(
+    seeds: int, D: int, m: int, sigma: float, lambda_1: float, decay: float, n_train: int, n_eval: int, seed: int, device: torch.device
+) -> data.LinearGaussian:
     """The linear Gaussian testbed with a geometric latent spectrum, one draw per seed, on `device`."""
     if m > D:
         raise ValueError(f"m (the latent dimension, {m}) must be at most D ({D})")
@@ -125,7 +127,6 @@ def estimator_grid(
     if regime is not None:
         init_name, steps, lr = regime.init, regime.steps, regime.lr
     S, _, D = datasets[0].x_train.shape
-    m = datasets[0].A.shape[-1]
     device = datasets[0].x_train.device
     enc = start_encoder(datasets[0], seed)
     inits = {}

@@ -67,9 +67,9 @@ def reproduction(seeds: int, seed: int, m: int, K: int, sigma: float, lambda_1: 
 
 
 def pca(seeds: int, seed: int, D: int, m: int, sigma: float, lambda_1: float, decay: float, n_train: int,
-        device: torch.device = torch.device("cpu")) -> pd.DataFrame:
+        device: torch.device | None = None) -> pd.DataFrame:
     """PCA of the testbed from n_train vectors per seed: largest principal angle to the true subspace, signal leakage."""
-    tb = testbed_data(seeds, D, m, sigma, lambda_1, decay, n_train, 1, seed, device)
+    tb = testbed_data(seeds, D, m, sigma, lambda_1, decay, n_train, 1, seed, device or torch.device("cpu"))
     enc, _ = init.pca(tb.x_train.cpu(), m)
     angles = metrics.principal_angles_deg(enc.transpose(1, 2), tb.A.cpu())  # (S, m)
     leak = metrics.signal_leakage(enc, tb.A.cpu(), tb.eigenvalues)

@@ -142,7 +142,7 @@ def reconstruction_table(run, x: data.RealImages, regime: str, block: int) -> pd
     crop = x.images[0, r0 : r0 + h, c0 : c0 + w]
     pick = run.slices[(run.slices.seed == 0) & (run.slices.init == regimes.get(run.regime).init)].index.to_numpy()
     recon = reconstruct_blocks(run.model, data.image_to_blocks(crop, block))
-    panels = [("original", crop)] + [(run.slices.variant[l], data.blocks_to_image(recon[l], h, w, block)) for l in pick]
+    panels = [("original", crop)] + [(run.slices.variant[i], data.blocks_to_image(recon[i], h, w, block)) for i in pick]
     rows, cols_ = np.divmod(np.arange(h * w), w)
     return pd.concat([pd.DataFrame({"regime": regime, "variant": v, "row": rows, "col": cols_, "value": img.reshape(-1).numpy()})
                       for v, img in panels], ignore_index=True)
