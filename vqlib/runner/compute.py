@@ -87,6 +87,7 @@ def run(tasks: list[Task], store: Store, jobs: int, scheduler: str | None = None
 
     from vqlib.runner.parallel import dask_client
 
+    tasks = sorted(tasks, key=lambda t: -_last_cost(t))  # longest first: no long task starts last and runs alone
     with dask_client(scheduler, jobs) as client:
         futures = {client.submit(_compute, t.study, t.params, str(store.root), pure=False, retries=1): t for t in tasks}
         for future in as_completed(futures):
@@ -95,6 +96,12 @@ def run(tasks: list[Task], store: Store, jobs: int, scheduler: str | None = None
             bar.update()
     bar.close()
     return errors
+
+
+def _last_cost(task: Task) -> float:
+    """The task's wall seconds when results/ holds it (its cost the last time), else 0."""
+    committed = Store(RESULTS)
+    return committed.meta(task.study, task.key)["wall_seconds"] if committed.has(task.study, task.key) else 0.0
 
 
 def prune(store: Store, keep: list[Task]) -> list[Path]:
