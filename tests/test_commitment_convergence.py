@@ -11,7 +11,7 @@ import torch
 from vqlib import claims, stats
 from vqlib.analysis import commitment_noise as acn
 from vqlib.analysis import convergence as aconv
-from vqlib.studies import commitment_noise, convergence, convergence_cost
+from vqlib.studies import commitment_noise, common, convergence
 from vqlib.studies.common import estimator_grid, regime_grids
 from vqlib.studies.common import testbed_data as make_testbed
 
@@ -123,7 +123,7 @@ def test_convergence_task_equals_the_chapters_one_grid_per_k(cv_res):
 
 
 def test_time_methods_times_every_method(small_tb):
-    t = convergence_cost.time_methods(small_tb, 8, ["ste", "projection"], 3, 32, 1e-2, 0.25, 0, 2)
+    t = common.time_methods(small_tb, 8, ["ste", "projection"], 3, 32, 1e-2, 0.25, 0, 2)
     assert sorted(zip(t.method, t.repeat)) == [("projection", 0), ("projection", 1), ("ste", 0), ("ste", 1)]
     assert (t.seconds_per_step > 0).all()
 

@@ -149,7 +149,7 @@ def nearest_error(x: torch.Tensor, codebook: torch.Tensor, chunk: int = 4096) ->
     return total / x.shape[1]
 
 
-def _start_end(history: pd.DataFrame, columns: dict[str, str], steps: int, by: list[str]) -> pd.DataFrame:
+def start_end(history: pd.DataFrame, columns: dict[str, str], steps: int, by: list[str]) -> pd.DataFrame:
     """One row per group and seed: each history column at step 0 and at `steps`, as <name>_start and <name>_end."""
     parts = []
     for step, suffix in ((0, "start"), (steps, "end")):
@@ -276,7 +276,7 @@ def init_regime_study(
             full = hist[~hist.curve] if hist.curve.any() else hist
             curve = hist[hist.curve] if hist.curve.any() else hist
             cols = {"latent_distortion": "dist", "dead_codes": "dead", "dead_per_batch": "batch"}
-            frame = _start_end(full, cols, steps, ["spectrum", "K", "regime", "init"])
+            frame = start_end(full, cols, steps, ["spectrum", "K", "regime", "init"])
             frame["bound"] = latent_bound(tb, K)
             km = frame[frame.init == "kmeans"].set_index(["regime", "seed"]).dist_start
             frame["lloyd"] = km.loc[list(zip(frame.regime, frame.seed))].to_numpy()

@@ -8,6 +8,7 @@ import pandas as pd
 
 from vqlib import rd, stats
 from vqlib.init import LABELS
+from vqlib.studies.initialization import start_end
 
 FX, LN = "fixed PCA encoder", "learned encoder"
 #: seed document 000, §3 "Codebook Utilization Patterns" (K = 32): (initial, final) dead codes.
@@ -24,15 +25,6 @@ BETA_MARGIN = 0.05
 
 
 # --- generic readings ---------------------------------------------------------------------------------------
-
-
-def start_end(history: pd.DataFrame, columns: dict[str, str], steps: int, by: list[str]) -> pd.DataFrame:
-    """One row per group and seed: each history column at step 0 and at `steps`, as <name>_start and <name>_end."""
-    parts = []
-    for step, suffix in ((0, "start"), (steps, "end")):
-        sub = history[history.step == step].set_index(by + ["seed"])[list(columns)]
-        parts.append(sub.rename(columns={c: f"{n}_{suffix}" for c, n in columns.items()}))
-    return pd.concat(parts, axis=1).reset_index()
 
 
 def settle_steps(history: pd.DataFrame, column: str, by: list[str], db: float = 0.5) -> pd.DataFrame:
