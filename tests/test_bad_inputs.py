@@ -185,6 +185,16 @@ def no_execution(monkeypatch):
     monkeypatch.setattr(chapters, "execute", refuse)
 
 
+def _assert_refused(argv: list[str], runs, capsys, needles: list[str]) -> None:
+    """The command exits 2 with one 'error: ' message holding every needle, and leaves runs/ empty."""
+    assert run.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ")
+    for needle in needles:
+        assert needle in err, f"{needle!r} not in {err!r}"
+    assert not runs.exists() or not any(runs.iterdir())
+
+
 @pytest.mark.parametrize("args", [c[1] for c in COMMAND], ids=[c[0] for c in COMMAND])
 def test_rerun_command_rejects_bad_input_before_executing(tmp_path, capsys, no_execution, args, request):
     needles = dict((c[0], c[2]) for c in COMMAND)[request.node.callspec.id]
@@ -192,12 +202,7 @@ def test_rerun_command_rejects_bad_input_before_executing(tmp_path, capsys, no_e
     argv = [str(CHAPTER), *args(tmp_path)]
     if "--runs-dir" not in argv:
         argv += ["--runs-dir", str(runs)]
-    assert run.main(argv) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("error: ")
-    for needle in needles:
-        assert needle in err, f"{needle!r} not in {err!r}"
-    assert not runs.exists() or not any(runs.iterdir())
+    _assert_refused(argv, runs, capsys, needles)
     assert not (chapters.ROOT / "book" / "runs").exists()
 
 
@@ -214,12 +219,7 @@ def test_rerun_command_rejects_initialization_rules_before_executing(tmp_path, c
     (tmp_path / "inits.yaml").write_text("inits: [uniform, kmeans]\n")
     runs = tmp_path / "runs"
     argv = [str(INIT_CHAPTER), *[str(tmp_path / a) if a.endswith(".yaml") else a for a in args], "--runs-dir", str(runs)]
-    assert run.main(argv) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("error: ")
-    for needle in needles:
-        assert needle in err, f"{needle!r} not in {err!r}"
-    assert not runs.exists() or not any(runs.iterdir())
+    _assert_refused(argv, runs, capsys, needles)
 
 
 @pytest.mark.parametrize(

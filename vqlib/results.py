@@ -5,7 +5,7 @@
 A study is a module `vqlib.studies.<name>` with
     PARAMS: tuple[str, ...]                        the chapter parameters its results depend on (and only those)
     tasks(p: dict) -> list[dict]                   p split into tasks (JSON-able parameter dicts, e.g. one per regime)
-    compute(task: dict, device) -> {name: frame}   one task's tidy tables (the same table names for every task)
+    compute(task: dict, device) -> {name: frame}   one task's tidy tables (a table name's rows are concatenated over the tasks)
 and optionally SPREAD (columns that move with the last bits in chaotic runs: verified against the stored seeds'
 spread, not value by value) and UNVERIFIED (timings, or illustrative one-seed coordinates: never verified), both read by
 `make verify`; an entry 'table.column' applies to that table only.

@@ -14,6 +14,7 @@ key changed with the code or the parameters) are removed at the end of a complet
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import time
@@ -126,8 +127,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--list", action="store_true", help="list the canonical tasks and whether they are stored")
     parser.add_argument("--store", metavar="DIR", help="compute into this store instead of results/ (e.g. to time a run)")
     args = parser.parse_args(argv)
-    import os
-
     jobs = args.jobs if args.jobs is not None else (os.cpu_count() or 1)
     if jobs < 1:
         print(f"error: --jobs must be at least 1, got {jobs}", file=sys.stderr)
