@@ -17,6 +17,9 @@ TABLES_ENV = "VQLIB_TABLES_DIR"
 VERDICTS = ("holds", "does not hold", "inconclusive", "not testable", "not applicable")
 #: A JSON mimetype of our own, so a glued claim can be read back from an executed notebook.
 CLAIM_MIME = "application/vnd.vqbook.claim+json"
+#: Output metadata key of a displayed table: its name and its numbers as CSV, which the book build exports beside the
+#: page (_ext/provenance.py); metadata, so nbval never compares it.
+TABLE_META = "vqbook_table"
 
 
 #: What this kernel's chapter has shown so far, as text by key (glued values, tables, claims): the closing
@@ -75,9 +78,14 @@ class Table:
     frame: pd.DataFrame
     name: str
     caption: str
+    data: pd.DataFrame | None = None  # the numbers behind the frame, exported as <name>.csv (default: the frame)
 
     def __repr__(self) -> str:
         return self.frame.to_string(index=False)
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> tuple[dict, dict]:
+        csv = (self.data if self.data is not None else self.frame).to_csv(index=False)
+        return {"text/markdown": self._repr_markdown_(), "text/plain": repr(self)}, {TABLE_META: {"name": self.name, "csv": csv}}
 
     def _repr_markdown_(self) -> str:
         cols = [str(c) for c in self.frame.columns]
@@ -95,7 +103,7 @@ def table(frame: pd.DataFrame, name: str, caption: str, data: pd.DataFrame | Non
     out = output_dir()
     if out is not None:
         (data if data is not None else frame).to_csv(out / f"{name}.csv", index=False)
-    shown = Table(frame.reset_index(drop=True), name, caption)
+    shown = Table(frame.reset_index(drop=True), name, caption, data)
     if checked:
         SHOWN[f"table:{name}"] = shown._repr_markdown_()
     else:
