@@ -4,7 +4,7 @@ import jupytext
 import nbformat
 import pytest
 
-from vqlib.runner.chapters import chapter_sources, inputs_hash
+from vqlib.runner.chapters import ROOT, chapter_sources, inputs_hash
 
 CHAPTERS = chapter_sources()
 
@@ -35,3 +35,65 @@ def test_no_errors_in_outputs(md):
     executed = nbformat.read(md.with_suffix(".ipynb"), as_version=4)
     errors = [o for c in executed.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors
+
+
+# Provenance: every table a chapter shows carries its numbers (CSV, exported beside the page by _ext/provenance.py).
+
+
+def test_a_table_carries_its_numbers_as_csv():
+    import pandas as pd
+
+    from vqlib import report
+
+    shown = report.table(pd.DataFrame({"claim": ['<span id="claim-x"></span>Words'], "value": ["1.5 [1, 2]"]}), "tbl-x", "A table.")
+    data, meta = shown._repr_mimebundle_()
+    assert "text/markdown" in data and "tbl-x" in data["text/markdown"]
+    assert meta[report.TABLE_META] == {"name": "tbl-x", "csv": "claim,value\nWords,\"1.5 [1, 2]\"\n"}  # markup left out
+    numbers = pd.DataFrame({"mean": [1.5], "low": [1.0]})
+    _, meta = report.table(shown.frame, "tbl-y", "Another.", numbers)._repr_mimebundle_()
+    assert meta[report.TABLE_META]["csv"] == "mean,low\n1.5,1.0\n"  # the numbers given, not the words shown
+
+
+def test_claims_are_shown_in_words():
+    import pandas as pd
+
+    from vqlib import report
+    from vqlib.claim_registry import CLAIMS
+
+    cid, spec = next(iter(CLAIMS.items()))
+    shown = report.in_words(pd.DataFrame({"claim": [cid], "ema": ["holds"]}))
+    assert list(shown.columns) == ["claim", "ema"]
+    assert shown.claim[0] == f'<span id="claim-{cid}"></span>{spec.label}' and spec.label and cid not in spec.label
+    assert report.in_words(pd.DataFrame({"id": ["not-in-registry"]}), "id", anchors=False).claim[0] == "not-in-registry"
+    assert report.claim_label("not-in-registry", "the seed's words") == "the seed's words"
+
+
+def test_every_notebook_table_has_a_unique_name_and_its_csv():
+    import json
+
+    names = []
+    for md in CHAPTERS:
+        nb = json.loads(md.with_suffix(".ipynb").read_text())
+        shown = [o for c in nb["cells"] for o in c.get("outputs", []) if "text/markdown" in o.get("data", {})
+                 and "```{table}" in "".join(o["data"]["text/markdown"])]
+        records = [o["metadata"]["vqbook_table"] for o in shown]  # a KeyError names a table without its numbers
+        assert all(r["csv"].count("\n") >= 2 for r in records), md.name  # a header and at least one row
+        names += [r["name"] for r in records]
+    assert len(names) >= 40 and len(names) == len(set(names))
+
+
+def test_the_remake_command_gives_the_chapter_its_parameters_as_run():
+    import shlex
+    import sys
+
+    sys.path.insert(0, str(ROOT / "_ext"))
+    import provenance
+
+    from vqlib.runner.chapters import chapter_defaults, parse_value, read_chapter, resolve_params
+
+    md = ROOT / "book" / "testbed.md"
+    words = shlex.split(provenance.command(md))
+    assert words[:4] == ["python", "-m", "vqlib.run", "book/testbed.md"]
+    given = {words[i + 1]: parse_value(words[i + 2]) for i in range(4, len(words), 3) if words[i] == "-p"}
+    defaults = chapter_defaults(read_chapter(md))
+    assert given == defaults and resolve_params(defaults, given) == resolve_params(defaults, {})

@@ -84,7 +84,8 @@ class Table:
         return self.frame.to_string(index=False)
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> tuple[dict, dict]:
-        csv = (self.data if self.data is not None else self.frame).to_csv(index=False)
+        data = self.data if self.data is not None else self.frame.replace(MARKUP, "", regex=True)  # the words, without HTML tags
+        csv = data.to_csv(index=False)
         return {"text/markdown": self._repr_markdown_(), "text/plain": repr(self)}, {TABLE_META: {"name": self.name, "csv": csv}}
 
     def _repr_markdown_(self) -> str:
@@ -93,6 +94,28 @@ class Table:
         lines += ["| " + " | ".join(_escape(v) for v in row) + " |" for row in self.frame.itertuples(index=False)]
         body = "\n".join(lines)
         return f"```{{table}} {self.caption}\n:name: {self.name}\n:align: center\n\n{body}\n```\n"
+
+
+#: HTML tags in a displayed cell (claim anchors): left out of the table's CSV.
+MARKUP = r"<[^>]+>"
+
+
+def claim_label(id: str, words: str = "") -> str:
+    """A claim in words: its short label in the claim registry (vqlib.claim_registry), else `words`, else its id."""
+    from vqlib.claim_registry import CLAIMS
+
+    spec = CLAIMS.get(id)
+    return spec.label if spec is not None and spec.label else (words or id)
+
+
+def in_words(frame: pd.DataFrame, column: str = "claim", anchors: bool = True) -> pd.DataFrame:
+    """`frame` with its column of claim ids shown as the claims' labels (:func:`claim_label`), named "claim".
+
+    anchors: each id stays on the page as the HTML anchor `claim-<id>` of its row (one row per claim only).
+    """
+    out = frame.copy()
+    out[column] = [(f'<span id="claim-{i}"></span>' if anchors else "") + claim_label(i) for i in frame[column]]
+    return out.rename(columns={column: "claim"})
 
 
 def table(frame: pd.DataFrame, name: str, caption: str, data: pd.DataFrame | None = None, checked: bool = True) -> Table:

@@ -94,8 +94,11 @@ def readings(table: pd.DataFrame, regime_grid: pd.DataFrame, n_chapters: int) ->
     return out
 
 
-def robustness_figure(regime_grid: pd.DataFrame):
-    """Each claim evaluated per regime (rows) and its verdict in each regime (columns), coloured by verdict."""
+def robustness_figure(regime_grid: pd.DataFrame, table: pd.DataFrame | None = None):
+    """Each claim evaluated per regime (rows) and its verdict in each regime (columns), coloured by verdict.
+
+    Rows are named by the claim's registry label, else by its words in `table` (id, claim), cut to 60 characters.
+    """
     import matplotlib.pyplot as plt
     from matplotlib.colors import ListedColormap
 
@@ -105,22 +108,29 @@ def robustness_figure(regime_grid: pd.DataFrame):
     fig, ax = plt.subplots(figsize=(1.1 * len(cols) + 3.5, 0.32 * len(regime_grid) + 1.4))
     ax.imshow(codes, cmap=ListedColormap(list(COLORS.values())), vmin=-0.5, vmax=len(names) - 0.5, aspect="auto")
     ax.set_xticks(range(len(cols)), cols, rotation=30, ha="right")
-    labels = [claims.CLAIMS[c].label if c in claims.CLAIMS else c for c in regime_grid.index]  # words, not ids
+    words = {} if table is None else dict(zip(table.id, table.claim, strict=True))
+    labels = [report.claim_label(c, _cut(words.get(c, ""))) for c in regime_grid.index]  # words, not ids
     ax.set_yticks(range(len(regime_grid)), labels)
     for i, text in enumerate(regime_grid["holds in"]):
         ax.text(len(cols) - 0.4, i, text, va="center", fontsize=8)
     ax.set(xlabel="training regime", ylabel="claim")
     ax.grid(False)
     handles = [plt.Rectangle((0, 0), 1, 1, color=COLORS[v]) for v in names[:5]]
-    ax.legend(handles, names[:5], fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.35 if len(regime_grid) < 8 else -0.12), ncol=5)
     fig.tight_layout()
+    fig.legend(handles, names[:5], fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 0.99), title="verdict")  # beside the map, at its top
     return fig
+
+
+def _cut(text: str, n: int = 60) -> str:
+    return text if len(text) <= n else text[: n - 1].rstrip() + "…"
 
 
 def shown(table: pd.DataFrame) -> pd.DataFrame:
     """The verdict table as displayed: one row per verdict, linked to the section that measured it."""
     return pd.DataFrame({
-        "claim (source)": table.claim + " (" + table.source + ")",
+        "claim (the seed's words, source)": [  # words, not ids: the registry's short label, then the seed's own words
+            (f"{report.claim_label(i)} — " if report.claim_label(i) != i else "") + f"“{c}” ({s})"
+            for i, c, s in zip(table.id, table.claim, table.source, strict=True)],
         "seed's value": table.seed_value.replace("", "–"),
         "regime": table.regime.replace("", "–"),
         "measured (95 % CI)": table.measured,
