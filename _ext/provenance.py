@@ -127,7 +127,14 @@ def export(app, exception) -> None:
             (target / "index.html").write_text(_study_index(study, keys, target))
 
 
+def pasting_pages(app, env, added, changed, removed) -> list[str]:
+    """Pages that paste glued values from another page (`{glue:text}` with `page.ipynb::key`: the landing page's
+    findings) are read again at every build, so they never show numbers older than the page they paste from."""
+    return [d for d in sorted(env.found_docs) if Path(env.doc2path(d)).suffix == ".md" and ".ipynb::" in Path(env.doc2path(d)).read_text()]
+
+
 def setup(app):
+    app.connect("env-get-outdated", pasting_pages)
     app.connect("doctree-resolved", add_provenance)
     app.connect("build-finished", export)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
