@@ -18,7 +18,7 @@ NBVAL := $(PY) -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env
 RESTRICTED := ATEN_CPU_CAPABILITY=default MKL_CBWR=COMPATIBLE ONEDNN_MAX_CPU_ISA=SSE41 MKL_ENABLE_INSTRUCTIONS=SSE4_2
 
 .PHONY: setup book results execute html test lint unit verify verify-native verify-restricted nbval nbval-native \
-	nbval-restricted browser chromium bench clean
+	nbval-restricted browser chromium pdf bench clean
 
 setup: $(STAMP)
 
@@ -79,9 +79,13 @@ nbval-native: setup
 nbval-restricted: setup
 	$(RESTRICTED) VQLIB_RESULTS_READONLY=1 VQLIB_REPRODUCE_CHECK=1 $(NBVAL) $(CHECKED_NOTEBOOKS)
 
-# The browser test opens every page of _build/html, so the book is built first.
-browser: setup chromium html
+# The browser test opens every page of _build/html, so the book is built first; it checks the PDF too.
+browser: setup chromium html pdf
 	$(PY) -m pytest -q tests/browser
+
+# The whole book as one PDF (_build/pdf/book.pdf), printed offline by the system Chromium from the built HTML.
+pdf: setup chromium html
+	$(PY) _ext/book_pdf.py
 
 # Debian's Chromium for the browser test (Playwright's own browser download is not used): installed with
 # apt as root; otherwise a message says what to install.

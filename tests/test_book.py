@@ -97,3 +97,24 @@ def test_the_remake_command_gives_the_chapter_its_parameters_as_run():
     given = {words[i + 1]: parse_value(words[i + 2]) for i in range(4, len(words), 3) if words[i] == "-p"}
     defaults = chapter_defaults(read_chapter(md))
     assert given == defaults and resolve_params(defaults, given) == resolve_params(defaults, {})
+
+
+def test_a_finding_says_what_the_judge_recorded():
+    import pandas as pd
+
+    from vqlib import findings
+
+    def table(verdict: str, holm: str) -> pd.DataFrame:
+        rows = [("scale-85-fewer-dead", r, v, m) for r, v, m in [
+            ("seeds-budget", verdict, "K = 32: 21.6 [9.09, 55.3] %; K = 64: 5.36 [1.77, 14.7] % (CI half-width 23.1 % vs margin 85.0 %)"),
+            ("ema", "holds", "K = 32: 90.1 [86.0, 94.2] %"), ("sgd", "inconclusive", "K = 32: 80.0 [60.0, 99.0] % (n ≈ 12 would decide)")]]
+        frame = pd.DataFrame(rows, columns=["id", "regime", "verdict", "measured"]).assign(claim="the seed's words")
+        return frame.assign(verdict_holm=[holm, "holds", "inconclusive"])
+
+    held = findings.statement(table("holds", "holds"), "scale-85-fewer-dead", "seeds-budget")
+    assert held == "“85 % fewer dead codes at K ≥ 32” holds in the seeds-budget regime: K = 32: 21.6 [9.09, 55.3] % …; it holds in 2 of 3 training regimes."
+    failed = findings.statement(table("does not hold", "inconclusive"), "scale-85-fewer-dead", "seeds-budget")
+    assert "does not hold in the seeds-budget regime" in failed and "(inconclusive after Holm's correction)" in failed
+    assert "holds in 1 of 3 training regimes" in failed
+    assert findings.still_open(table("holds", "holds")).endswith("in the sgd regime, measured K = 32: 80.0 [60.0, 99.0] %, would take about 12 paired seeds.")
+    assert "not judged" in findings.statement(table("holds", "holds"), "no-such-claim")

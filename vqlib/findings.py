@@ -18,7 +18,8 @@ from vqlib import report
 FINDINGS = (
     ("finding_estimator", "scale-85-fewer-dead", "seeds-budget"),
     ("finding_small", "scale-rec-small", "seeds-budget"),
-    ("finding_dead_codes", "init-root-cause", ""),
+    ("finding_dead_codes", "testbed-usage", "converged"),
+    ("finding_root_cause", "init-root-cause", ""),
     ("finding_projection", "geometry-rotation-is-projection", ""),
     ("finding_rd_init", "init-rd-beats", ""),
     ("finding_realdata", "realdata-85-fewer-dead", "seeds-budget"),
@@ -29,8 +30,9 @@ N_REQUIRED = re.compile(r"n ≈ (\d+) would decide")
 
 def _first_case(measured: str) -> str:
     """The first measured case, with its interval ("K = 32: 21.6 [9.09, 55.3] %"); "…" when more follow."""
-    head = measured.split("; ")[0].split(" (CI half-width")[0]
-    return head + (" …" if head != measured.split(" (CI half-width")[0] else "")
+    values = re.split(r" \((?:CI half-width|n ≈)", measured)[0]  # the reach of the CI is not part of the finding
+    head = values.split("; ")[0]
+    return head + (" …" if head != values else "")
 
 
 def statement(table: pd.DataFrame, claim_id: str, regime: str = "") -> str:

@@ -10,6 +10,7 @@ it the test fails, it never skips.
 
 from __future__ import annotations
 
+import ast
 import functools
 import http.server
 import re
@@ -42,7 +43,12 @@ BAD_ELEMENTS = {
     "a cell stderr output": ".cell_output .output.stderr",
     "a docutils problem": ".system-message, .problematic",
     "a MathJax error": "mjx-merror",
+    "an unresolved cross-reference": "span.xref, .pending_xref",
 }
+#: A glued mean and its 95 % CI: "21.6 [9.09, 55.3]", "-72.6 % [-75.9, -69.4]".
+INTERVAL = r"-?\d[\d.]*\s*(?:%|pp)?\s*\[[-−]?\d[\d.]*, [-−]?\d"
+#: The landing page on a phone: no horizontal overflow, the findings on the first screen.
+PHONE = {"width": 390, "height": 844}
 
 PAGE_SCRIPT = """() => {
   const q = s => Array.from(document.querySelectorAll(s));
@@ -60,6 +66,13 @@ PAGE_SCRIPT = """() => {
       return [id, table.querySelectorAll('tbody tr').length];
     })),
     text: document.body.innerText,
+    provenance: q('p.table-provenance').map(p => {
+      const prev = p.previousElementSibling;
+      const table = prev && (prev.tagName === 'TABLE' ? prev : prev.querySelector('table'));
+      return {table: table ? table.id : '', csv: Array.from(p.querySelectorAll('a.table-csv')).map(a => a.href),
+              results: Array.from(p.querySelectorAll('a.table-results')).map(a => a.href),
+              command: (p.querySelector('code.table-command') || {}).textContent || ''};
+    }),
   };
 }"""
 
@@ -77,8 +90,8 @@ class Visit:
 
 
 def pages() -> list[Path]:
-    """Every HTML page of the built book (not the theme's static files)."""
-    return sorted(p for p in HTML.rglob("*.html") if "_static" not in p.relative_to(HTML).parts)
+    """Every HTML page of the built book (not the theme's static files, nor the data pages of _ext/provenance.py)."""
+    return sorted(p for p in HTML.rglob("*.html") if not {"_static", "_data"} & set(p.relative_to(HTML).parts))
 
 
 def expected_tables() -> dict[str, list[str]]:
@@ -234,3 +247,102 @@ def test_a_screenshot_of_every_page(visits):
     missing = [p for p in visits if p.replace("/", "__").removesuffix(".html") + ".png" not in shots]
     assert not missing, missing
     assert all((SHOTS / s).stat().st_size > 10_000 for s in shots)
+
+
+# The reader's book: provenance under every table, findings first on the landing page, readable on a phone.
+
+
+def _glued(notebook: Path, prefix: str) -> dict[str, str]:
+    """The text of every value glued under a key starting with `prefix` in an executed notebook."""
+    import nbformat
+
+    out = {}
+    for cell in nbformat.read(notebook, as_version=4).cells:
+        for output in cell.get("outputs", []):
+            name = output.get("metadata", {}).get("scrapbook", {}).get("name", "")
+            if name.startswith(prefix):
+                text = next(v for k, v in output["data"].items() if k.endswith("text/plain"))  # glued: papermill's record type
+                out[name] = ast.literal_eval(text)  # a string's repr
+    return out
+
+
+def test_every_table_links_its_csv_its_results_and_its_command(visits, server):
+    from urllib.request import urlopen
+
+    import pandas as pd
+
+    from vqlib.results import CHAPTERS
+
+    problems, fetched = [], 0
+    for page, names in expected_tables().items():
+        stem = Path(page).stem
+        lines = {p["table"]: p for p in visits[page].info["provenance"]}
+        for name in names:
+            line = lines.get(name)
+            if line is None:
+                problems.append(f"{page}: table {name} has no provenance line below it")
+                continue
+            if line["csv"] != [f"{server}_data/tables/{name}.csv"]:
+                problems.append(f"{page}: {name} links {line['csv']}")
+            else:
+                with urlopen(line["csv"][0]) as response:  # served from _build/html: the link resolves
+                    frame = pd.read_csv(response)
+                fetched += 1
+                if frame.empty or frame.shape[1] < 1:
+                    problems.append(f"{page}: {name}.csv is empty")
+            want = [f"{server}_data/results/{study}/index.html" for study in CHAPTERS.get(stem, [])]
+            if line["results"] != want:
+                problems.append(f"{page}: {name} links results {line['results']}, expected {want}")
+            if not line["command"].startswith(f"python -m vqlib.run book/{stem}.md -p "):
+                problems.append(f"{page}: {name} command {line['command'][:80]!r}")
+    assert not problems, _report(problems)
+    assert fetched >= 40
+
+
+def test_the_per_seed_results_behind_the_tables_are_served():
+    indexes = sorted((HTML / "_data" / "results").glob("*/index.html"))
+    assert len(indexes) >= 10
+    problems = []
+    for index in indexes:
+        hrefs = re.findall(r'href="([^"]+)"', index.read_text())
+        problems += [f"{index.relative_to(HTML)}: {h}" for h in hrefs if not (index.parent / h).is_file()]
+        if not any(h.endswith(".parquet") for h in hrefs):
+            problems.append(f"{index.relative_to(HTML)} lists no Parquet file")
+    assert not problems, _report(problems)
+
+
+def test_findings_first_on_the_landing_page(visits):
+    findings = _glued(ROOT / "book" / "verdicts.ipynb", "finding_")
+    assert 5 <= len(findings) <= 8
+    intro = visits["book/intro.html"].info
+    problems = [f"{key} not on the landing page: {text[:80]}" for key, text in findings.items() if text not in intro["glued"]]
+    problems += [f"{key} has no number: {text[:80]}" for key, text in findings.items() if not re.search(r"\d", text)]
+    assert not problems, _report(problems)
+    with_interval = [k for k, text in findings.items() if re.search(INTERVAL, text)]
+    assert len(with_interval) >= 5, with_interval  # a measured mean [95 % CI]; a rank or a count has none
+    assert intro["text"].index("What the book found") < intro["text"].index("What the book studies")
+
+
+def test_the_landing_page_on_a_phone(server):
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+        page = browser.new_page(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True)
+        page.goto(server + "book/intro.html", wait_until="networkidle")
+        seen = page.evaluate("""() => {
+          const items = Array.from(document.querySelector('#findings').parentElement.querySelectorAll(':scope > ol > li'));
+          return {scroll: document.documentElement.scrollWidth, width: document.documentElement.clientWidth,
+                  wide: Array.from(document.querySelectorAll('article *')).filter(e => e.getBoundingClientRect().right > window.innerWidth + 1).map(e => e.tagName + '.' + e.className).slice(0, 5),
+                  items: items.length, first: items.length ? items[0].getBoundingClientRect().bottom : 1e9,
+                  firstText: items.length ? items[0].innerText : ''};
+        }""")
+        page.screenshot(path=str(SHOTS / "intro-390px.png"))
+        browser.close()
+    assert seen["scroll"] <= seen["width"] == PHONE["width"], f"horizontal overflow at 390 px: {seen['wide']}"
+    assert not seen["wide"], seen["wide"]
+    assert seen["items"] >= 5
+    assert seen["first"] <= PHONE["height"], f"the first finding ends at {seen['first']:.0f} px, below the first screen"
+    assert re.search(INTERVAL, seen["firstText"]), seen["firstText"]  # its number and interval are on that screen
+    assert (SHOTS / "intro-390px.png").stat().st_size > 10_000
