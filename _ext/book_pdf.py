@@ -4,7 +4,8 @@ The built HTML (_build/html) is served on a loopback http.server. The first page
 opened in headless Chromium (Playwright, as the browser test does); the article of every other page, in table
 of contents order, is appended to it, each starting on a new sheet; MathJax typesets the whole and, once every
 image has loaded, Chromium prints it (`page.pdf`, tagged, with an outline of the headings) to
-_build/pdf/book.pdf. The combined page is kept beside it (book.html) for the test to compare against.
+_build/pdf/book.pdf. The combined page is kept beside it (book.html) for the test to compare against, with
+book.overflow.json: the tables and images still wider than the sheet at the print width (none, or they are cut).
 
     python _ext/book_pdf.py [--out _build/pdf/book.pdf]
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import functools
 import http.server
+import json
 import sys
 import threading
 import time
@@ -50,11 +52,26 @@ COMBINE = """async (paths) => {
     part.querySelectorAll('img').forEach(i => { i.loading = 'eager'; i.src = new URL(i.getAttribute('src'), new URL(path, location.href)).href; });
     main.appendChild(part);
   }
+  const style = document.createElement('style');  // paper is narrower than a screen: tables shrink and wrap instead of being cut
+  style.textContent = `.pst-scrollable-table-container, .table-wrapper, .cell_output { overflow: visible !important; }
+    table { font-size: 6.5pt !important; width: 100% !important; }
+    th, td { padding: 1px 3px !important; overflow-wrap: anywhere; hyphens: auto; }
+    img { max-width: 100% !important; height: auto !important; }`;
+  document.head.appendChild(style);
   document.querySelectorAll('.bd-header, .bd-sidebar-primary, .bd-sidebar-secondary, .prev-next-area, .bd-footer, '
                           + '.header-article, .bd-header-article, .headerlink, #jb-print-docs-body').forEach(e => e.remove());
   await MathJax.startup.promise;
   await MathJax.typesetPromise();
 }"""
+#: Tables and images wider than the printed article (they would be cut at the sheet's edge), as [id or src, width].
+OVERFLOW = """() => {
+  const width = document.querySelector('article.bd-article').getBoundingClientRect().right + 1;
+  return Array.from(document.querySelectorAll('article table, article img'))
+    .filter(e => e.getBoundingClientRect().right > width || e.parentElement.scrollWidth > e.parentElement.clientWidth + 1)
+    .map(e => [e.id || e.getAttribute('src') || e.tagName, Math.round(e.getBoundingClientRect().width)]);
+}"""
+#: The printable width of an A4 sheet at the margins below (210 − 2 × 12 mm at 96 px per inch).
+PRINT_WIDTH = 703
 
 
 def toc_pages() -> list[str]:
@@ -90,12 +107,14 @@ def build(out: Path) -> Path:
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
-            page = browser.new_page(viewport={"width": 1100, "height": 1400})
+            page = browser.new_page(viewport={"width": PRINT_WIDTH, "height": 1000})
+            page.emulate_media(media="print")
             page.goto(server + pages[0], wait_until="networkidle")
             page.evaluate(COMBINE, ["/" + p for p in pages[1:]])
             page.wait_for_function("() => Array.from(document.images).every(i => i.complete)", timeout=60_000)
             page.wait_for_load_state("networkidle")
             out.with_suffix(".html").write_text(page.content())
+            out.with_suffix(".overflow.json").write_text(json.dumps(page.evaluate(OVERFLOW)))
             page.pdf(path=str(out), format="A4", print_background=True, outline=True, tagged=True,
                      margin={"top": "15mm", "bottom": "15mm", "left": "12mm", "right": "12mm"})
             browser.close()

@@ -64,3 +64,10 @@ def test_every_figure_is_printed(printed):
     images = set(re.findall(r'<img[^>]*src="([^"]+)"', page))
     assert len(images) >= len(names)
     assert len(re.findall(rb"/Subtype /Image\b", pdf)) == len(images)  # each drawn in the PDF
+
+
+def test_nothing_is_cut_at_the_sheet_edge(printed):
+    import json
+
+    overflow = json.loads(PDF.with_suffix(".overflow.json").read_text())
+    assert overflow == [], f"wider than the printed sheet (cut in the PDF): {overflow[:10]}"
