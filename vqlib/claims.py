@@ -18,8 +18,12 @@ Convention (the one rule for every claim):
    largest), any failing case refutes (p: Bonferroni); with combine="any" one holding case suffices (Bonferroni).
 6. An inconclusive verdict states the paired seeds that would decide it at the observed mean and spread: the
    smallest n with t(0.975, n − 1)·sd/√n below the distance from the mean to the bound it straddles.
-7. Premise absent → "not applicable", counted apart (e.g. fewer dead codes than a reference that has none).
-8. Holm's correction (statsmodels) at 2.5 % runs over the family of every decided verdict with a p-value, of every
+7. Premise absent → "not applicable", counted apart (e.g. fewer dead codes than a reference that has none). A claim no
+   measurement here can test (a checklist item, a methods statement) is "not testable", with the reason.
+8. Relative reconstruction margins are judged on the excess over the noise floor where the data model defines one (the
+   synthetic chapters: (b − a)/(a − floor), the floor (D − m)σ² of the model's noise outside the signal subspace), on the
+   total error otherwise (real data).
+9. Holm's correction (statsmodels) at 2.5 % runs over the family of every decided verdict with a p-value, of every
    regime, one row per claim × regime; "not testable", "not applicable" and the aggregate claims stay outside it.
 """
 
@@ -79,8 +83,8 @@ class Outcome:
 
     def measured(self) -> str:
         """Our value(s) with CIs, the half-width reached against the margin, and the seeds that would decide."""
-        if self.verdict == "not applicable":
-            return f"not applicable: {self.reason}"
+        if self.verdict in ("not applicable", "not testable"):
+            return f"{self.verdict}: {self.reason}"
         parts = "; ".join((f"{label}: " if label else "") + ci.format() + unit for label, ci, unit in self.cases)
         reach = f"CI half-width {sig(self.half_width)}{self.spec.unit}"
         if self.spec.kind != "directional":
@@ -170,10 +174,14 @@ def _combine(results: list[tuple[str, float, int | None, str]], how: str) -> tup
     return "inconclusive", math.nan, everyone, needs_all if all(lean == needs_all for _, lean in undecided) else ""
 
 
+class NotMeasured(ValueError):
+    """A claim's case is not in the frame (e.g. the chapter was run without that K): the claim is not testable there."""
+
+
 def _per_seed(frame: pd.DataFrame, method: str, column: str) -> pd.Series:
     sub = frame[frame.method == method]
-    if sub.empty:
-        raise ValueError(f"no rows for method {method!r}; methods present: {sorted(set(frame.method))}")
+    if sub.empty:  # a method this run did not train (a chapter re-run without it): the claim is not testable there
+        raise NotMeasured(f"no rows for method {method!r}; methods present: {sorted(set(frame.method))}")
     if sub.seed.duplicated().any():
         raise ValueError(f"method {method!r} has several rows per seed: filter the frame to one case first")
     return sub.set_index("seed")[column].sort_index()
@@ -190,12 +198,10 @@ def values(spec: ClaimSpec, frame: pd.DataFrame, method: str) -> np.ndarray:
     d = (b - a).to_numpy(dtype=float)
     if spec.relative:
         base = a.to_numpy(dtype=float)
+        if spec.floor:  # the excess over the noise floor: what an estimator can change
+            base = base - _per_seed(frame, spec.a, spec.floor).to_numpy(dtype=float)
         d = np.divide(d, base, out=np.zeros_like(d), where=base != 0)
     return d
-
-
-class NotMeasured(ValueError):
-    """A claim's case is not in the frame (e.g. the chapter was run without that K): the claim is not testable there."""
 
 
 def _case_stat(spec: ClaimSpec, sub: pd.DataFrame, method: str) -> _Stat | str:
@@ -212,6 +218,8 @@ def _case_stat(spec: ClaimSpec, sub: pd.DataFrame, method: str) -> _Stat | str:
 
 def evaluate(spec: ClaimSpec, frame: pd.DataFrame) -> Outcome:
     """Judge a claim on a chapter's result frame (one row per case, method and seed; one regime)."""
+    if spec.untestable:
+        raise NotMeasured(spec.untestable)
     results, cases, reasons = [], [], []
     methods = (spec.b,) if isinstance(spec.b, str) else tuple(spec.b)
     for w in spec.where:
@@ -256,8 +264,9 @@ def record(spec: ClaimSpec, frame: pd.DataFrame, regime: str = "") -> Outcome:
     try:
         out = evaluate(spec, frame)
     except NotMeasured as why:
-        out = Outcome(spec, "not testable", math.nan, (), math.nan)
-        report.claim(spec.id, spec.source, spec.quote, spec.seed_value, f"not measured: {why}", out.verdict, spec.criterion(),
+        out = Outcome(spec, "not testable", math.nan, (), math.nan, reason=str(why))
+        report.claim(spec.id, spec.source, spec.quote, spec.seed_value, f"not testable: {why}" if spec.untestable else f"not measured: {why}",
+                     out.verdict, spec.criterion(),
                      spec.section, regime=regime, kind=spec.kind)
         return out
     report.claim(spec.id, spec.source, spec.quote, spec.seed_value, out.measured(), out.verdict, spec.criterion(),
@@ -276,6 +285,19 @@ def record_all(ids: list[str], frame: pd.DataFrame, regimes: list[str] | None = 
             rows.append({"id": i, "regime": r, "verdict": out.verdict, "p_value": out.p_value, "measured": out.measured(),
                          "half_width": out.half_width, "label": CLAIMS[i].label, "n_required": out.n_required})
     return pd.DataFrame(rows)
+
+
+def with_floor(frame: pd.DataFrame, D: int, m: int, sigma: float | None = None) -> pd.DataFrame:
+    """The frame with column noise_floor = (D − m)σ²/D, the per-coordinate recon MSE no m-dimensional linear code removes
+    (σ from the frame's `sigma` column where None): relative reconstruction margins are judged on the excess over it."""
+    s = frame["sigma"].to_numpy(dtype=float) if sigma is None else float(sigma)
+    return frame.assign(noise_floor=(D - m) * s**2 / D)
+
+
+def verdict_text(outcomes: pd.DataFrame, claim_id: str) -> str:
+    """A claim's verdicts in a record_all table as the prose glues them: "regime: verdict; …" (or the one verdict)."""
+    rows = outcomes[outcomes.id == claim_id]
+    return "; ".join(f"{r}: {v}" if r else v for r, v in zip(rows.regime, rows.verdict, strict=True))
 
 
 def in_family(table: pd.DataFrame) -> pd.Series:
