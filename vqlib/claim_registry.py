@@ -6,6 +6,8 @@ claim on a result frame is vqlib.claims.
 
 from __future__ import annotations
 
+import math
+
 from vqlib.claim_spec import KINDS, SIDEDNESS, ClaimSpec, _case, _names  # noqa: F401 - the schema, re-exported
 
 _TB = "000 §5 (Performance Metrics)"
@@ -294,6 +296,27 @@ def _init_claims() -> list[ClaimSpec]:
     ]
 
 
+#: book/rate_distortion.md: PCA counts as optimal when the signal energy it leaves outside its span is under 1 % of D(R).
+LEAK_LIMIT = 0.01
+
+
+def _rd_claims() -> list[ClaimSpec]:
+    """The PCA encoder's optimality (book/rate_distortion.md, vqlib.analysis.rate_distortion.pca_frame): one row per seed of
+    method "pca" with leak_rel = leakage / D(R) and the premise below_R_star (the rate below R*, where noise gets no bits)."""
+    pct, below = dict(scale=100, unit=" %"), ({"below_R_star": True},)
+    return [
+        ClaimSpec(cid, src, quote, "", "leak_rel", "size", "pca", margin=LEAK_LIMIT, sign=-1, where=below, section="rd-pca", **pct,
+                  label=label)
+        for cid, src, quote, label in (
+            ("rd-pca-optimal", "000 §4 (Linear Gaussian Experiments)",
+             "For linear encoders on Gaussian data, PCA initialization is optimal for the encoder", "PCA is the optimal encoder"),
+            ("init-exact-encoder", "000 (Updated Research Focus: 'exact solution exists for linear Gaussian')",
+             "An exact solution exists for the linear Gaussian model: the encoder (PCA) and D(R) (reverse water-filling)",
+             "Exact solution: the encoder"),
+        )
+    ]
+
+
 CLAIMS: dict[str, ClaimSpec] = {
     c.id: c
     for c in [
@@ -318,12 +341,28 @@ CLAIMS: dict[str, ClaimSpec] = {
         *_convergence_claims(),
         *_realdata_claims(),
         *_init_claims(),
+        *_rd_claims(),
+        ClaimSpec("geometry-rotation-is-projection", "000 §1 and 002 'Theoretical Insight'", "The 'rotation' estimator, ∂q/∂z = "
+                  "uuᵀ, rotates the gradient (named a rotation, contrasted with STE's I)", "", "orth_error", "size", "uuᵀ", margin=1e-6,
+                  sign=-1, section="geometry-projection", also=(ClaimSpec("", "", "", "", "det_positive", "size", "uuᵀ", margin=1.0),),
+                  label="The seeds' uuᵀ is a rotation"),
+        ClaimSpec("geometry-2d-alignment", "002 §2D Visualization (Validated ✓)", "Rotation gradients align with Voronoi boundaries "
+                  "(2-D, K = 4): the seeds' updates make a smaller angle Φ with the nearest cell face than a random direction's 45°",
+                  "qualitative (a figure)", "face_angle", "size", ROT, margin=45.0, sign=-1,
+                  where=({"state": "generic"}, {"state": "trained"}), section="geometry-2d", unit="°",
+                  label="Rotation updates align with cell faces"),
+        ClaimSpec("cost-rotation-overhead", "002 Performance Summary (Computation)", "The rotation estimator adds about 5 % "
+                  "computation over STE, a negligible overhead (timing: machine-local, CPU, one thread)", "+5 %", "log_seconds", "size",
+                  ROT, "ste", margin=math.log(1.05), sign=-1, section="cost-overhead", scale=100, unit=" % (log-ratio)",
+                  where=tuple({"B": b, "m": m, "K": k} for b in (1024, 4096) for m in (4, 64) for k in (32, 1024)),
+                  label="Rotation adds at most 5 % per step"),
         ClaimSpec("subspace-dead", "002 Cleanest Experimental Settings 1",
                   "Linear subspace recovery (d = 256, r = 4, K = 32): rotation has 0 dead codes vs 5.7 for STE", "0 vs 5.7",
                   "dead_codes", "size", ROT, None, margin=1.0, sign=-1, section="subspace-paired",
                   also=(ClaimSpec("", "", "", "", "dead_codes", "directional", ROT, "ste", sign=-1),), label="Subspace: rotation has no dead codes"),
-        ClaimSpec("subspace-maintained", "002 Validation Checklist", "Subspace recovery maintained (rotation recovers the subspace as well as STE)",
-                  "", "leakage_pct", "size", ROT, "ste", margin=1.0, sign=-1, section="subspace-paired", unit=" pp",
+        ClaimSpec("subspace-maintained", "002 Validation Checklist", "Subspace recovery maintained (rotation recovers the subspace as well "
+                  "as STE: its in-subspace distortion E‖P_A(x − x̂)‖² is not worse by more than the margin)", "", "subspace_distortion", "size",
+                  ROT, "ste", margin=MSE_MARGIN, sign=-1, relative=True, section="subspace-paired", scale=100, unit=" %",
                   label="Subspace recovered as well as by STE"),
         ClaimSpec("subspace-pure-vq", "002 Cleanest Experimental Settings 1",
                   "Interpretation: a pure VQ-layer improvement (fewer dead codes at no cost in reconstruction)", "", "recon_mse",

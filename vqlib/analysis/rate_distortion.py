@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 
 from vqlib import rd, stats
+from vqlib.claim_registry import LEAK_LIMIT
 
 #: PCA "loses nothing" if the signal energy it leaves out costs less than this fraction of D(R) (upper 95 % bound).
-LEAK_LIMIT = 0.01
 #: Published optimal N-level quantizer MSEs of N(0, 1): N -> (value, source).
 PUBLISHED = {2: (0.3634, "Max 1960"), 4: (0.1175, "Max 1960"), 8: (0.03454, "Max 1960"),
              16: (0.009497, "commonly cited"), 32: (0.002499, "commonly cited")}
@@ -88,22 +88,18 @@ def reproduction(rep: pd.DataFrame, variances: np.ndarray, wf_sig, K: int) -> tu
     return shown, numbers, readings
 
 
-def pca_claim(pca: pd.DataFrame, dr: float, R: float, R_star: float, n_train: int) -> tuple[dict, dict]:
-    """(readings, report.claim arguments) for the seeds' claim that a PCA encoder is optimal on linear Gaussian data."""
-    rel = pca.leak.to_numpy() / dr
-    max_angle, rel_ci = stats.mean_ci(pca.max_angle), stats.mean_ci(100 * rel)
-    verdict = "holds" if bool(R < R_star and stats.mean_ci(rel).high < LEAK_LIMIT) else "does not hold"
-    readings = {"rd_pca_max_angle": max_angle.format(), "rd_pca_leak": stats.mean_ci(pca.leak).format(),
-                "rd_pca_leak_pct": rel_ci.format(), "rd_n_train": n_train, "rd_leak_limit_pct": 100 * LEAK_LIMIT,
-                "rd_pca_verdict": verdict}
-    claim = dict(
-        id="rd-pca-optimal", source="000 §4 (Linear Gaussian Experiments)",
-        claim="For linear encoders on Gaussian data, PCA initialization is optimal for the encoder", seed_value="",
-        measured=f"R = {R:g} < R* = {R_star:.3g} bits; largest principal angle {max_angle.format()}°; leakage "
-                 f"{rel_ci.format()} % of D(R)", verdict=verdict,
-        why=f"holds if the rate is below R* (noise gets no bits, so the top-m eigenspace is all the optimal code describes) "
-            f"and PCA from {n_train} vectors leaks less than {100 * LEAK_LIMIT:g} % of D(R) (upper 95 % bound)", section="rd-pca")
-    return readings, claim
+def pca_frame(pca: pd.DataFrame, dr: float, R: float, R_star: float) -> pd.DataFrame:
+    """The frame the registry's PCA claims (rd-pca-optimal, init-exact-encoder) are judged on: method "pca", leak_rel =
+    leakage / D(R) per seed, and the premise below_R_star (R < R*: noise gets no bits, so the top-m eigenspace is all the
+    optimal code describes; above R* the claim is not testable here)."""
+    return pca.assign(method="pca", leak_rel=pca.leak / dr, below_R_star=bool(R < R_star))
+
+
+def pca_readings(pca: pd.DataFrame, dr: float, n_train: int) -> dict:
+    """The glued readings of the PCA section: largest principal angle, leakage per vector and as % of D(R)."""
+    return {"rd_pca_max_angle": stats.mean_ci(pca.max_angle).format(), "rd_pca_leak": stats.mean_ci(pca.leak).format(),
+            "rd_pca_leak_pct": stats.mean_ci(100 * pca.leak.to_numpy() / dr).format(), "rd_n_train": n_train,
+            "rd_leak_limit_pct": 100 * LEAK_LIMIT}
 
 
 def _last_digit(printed: float) -> float:
