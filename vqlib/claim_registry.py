@@ -317,6 +317,41 @@ def _rd_claims() -> list[ClaimSpec]:
     ]
 
 
+#: (id, source, the seed's words, why no experiment here can decide it)
+UNTESTABLE = [
+    ("verdicts-optimal-transport", "002 Theoretical Insight; 002 Key Paper Points 2",
+     "Rotation approximates a Wasserstein gradient flow (\"theoretical connection to optimal transport\")",
+     "the seeds name no flow, measure or metric and give no derivation, so there is no statement to measure"),
+    ("verdicts-manifold", "002 Theoretical Insight", "Manifold optimization: rotation respects the assignment manifold",
+     "assignments are discrete and the seeds define no manifold or notion of respecting it"),
+    ("verdicts-hierarchical", "002 Practical Recommendations", "Use rotation for hierarchical VQ (multiple quantization levels)",
+     "the book builds no hierarchical (multi-level) quantizer"),
+    ("verdicts-prototyping", "002 Practical Recommendations", "Stick with STE when prototyping: simplicity matters",
+     "a judgement about development effort, not a property of the trained models"),
+    ("verdicts-legacy", "002 Practical Recommendations", "Stick with STE in legacy systems, to keep compatibility",
+     "a statement about existing software, not about training"),
+    ("verdicts-first-comparison", "002 Key Paper Points 1", "First systematic comparison of VQ gradient estimators",
+     "a claim about the literature; no experiment can decide it"),
+    ("verdicts-focus-ste", "000 Implications (What to Simplify)", "Focus on one estimator: use standard STE (simpler, well-understood)",
+     "a decision about the project's scope; the estimator chapters give the measurements it can rest on"),
+    ("verdicts-research-value", "000 Updated Research Focus",
+     ("R(D) initialization is more principled, more interpretable and more impactful (initialization affects all VQ-VAE variants)"),
+     "judgements of research value, not measurable properties"),
+]
+
+
+UNTESTABLE_LABELS = ("Rotation is an optimal-transport gradient flow", "Rotation respects the assignment manifold",
+                     "Use rotation for hierarchical VQ", "Use STE when prototyping", "Use STE in legacy systems",
+                     "First systematic comparison of VQ estimators", "Focus on one estimator: STE",
+                     "R(D) initialization is more principled and impactful")
+
+
+def _untestable_claims() -> list[ClaimSpec]:
+    """The claims of :data:`UNTESTABLE` as registry entries judged "not testable" with their reason."""
+    return [ClaimSpec(i, src, text, "", "", "directional", "", section="verdicts-untestable", untestable=why, label=label)
+            for (i, src, text, why), label in zip(UNTESTABLE, UNTESTABLE_LABELS, strict=True)]
+
+
 CLAIMS: dict[str, ClaimSpec] = {
     c.id: c
     for c in [
@@ -341,6 +376,7 @@ CLAIMS: dict[str, ClaimSpec] = {
         *_convergence_claims(),
         *_realdata_claims(),
         *_init_claims(),
+        *_untestable_claims(),
         *_rd_claims(),
         ClaimSpec("geometry-rotation-is-projection", "000 §1 and 002 'Theoretical Insight'", "The 'rotation' estimator, ∂q/∂z = "
                   "uuᵀ, rotates the gradient (named a rotation, contrasted with STE's I)", "", "orth_error", "size", "uuᵀ", margin=1e-6,

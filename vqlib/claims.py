@@ -30,7 +30,7 @@ Convention (the one rule for every claim):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
@@ -80,6 +80,7 @@ class Outcome:
     n_required: int | None = None  # inconclusive: paired seeds that would decide at the observed mean and spread
     reason: str = ""  # why the claim (or some of its cases) is not applicable
     leaning: str = ""  # inconclusive: the verdict those seeds would give at the observed means ("" if unclear)
+    record: object = None  # the report.Claim that :func:`record` glued (None from :func:`evaluate`)
 
     def measured(self) -> str:
         """Our value(s) with CIs, the half-width reached against the margin, and the seeds that would decide."""
@@ -222,6 +223,8 @@ def evaluate(spec: ClaimSpec, frame: pd.DataFrame) -> Outcome:
         raise NotMeasured(spec.untestable)
     results, cases, reasons = [], [], []
     methods = (spec.b,) if isinstance(spec.b, str) else tuple(spec.b)
+    # a claim against several references on one metric (an `also` part with another a): name the reference of each case
+    vs = f"vs {spec.a}" if spec.a and any(p.metric == spec.metric and p.a != spec.a for p in spec.also) else ""
     for w in spec.where:
         sub = frame
         for k, v in w.items():
@@ -229,7 +232,7 @@ def evaluate(spec: ClaimSpec, frame: pd.DataFrame) -> Outcome:
         if sub.empty:
             raise NotMeasured(f"no rows where {_case(w)} (not in this chapter's settings)")
         for method in methods:
-            label = ", ".join(x for x in [_case(w) if w else "", method if len(methods) > 1 else ""] if x)
+            label = ", ".join(x for x in [vs, _case(w) if w else "", method if len(methods) > 1 else ""] if x)
             st = _case_stat(spec, sub, method)
             if isinstance(st, str):
                 reasons.append(f"{label}: {st}" if label else st)
@@ -251,8 +254,9 @@ def evaluate(spec: ClaimSpec, frame: pd.DataFrame) -> Outcome:
         if sub_out.verdict == "not applicable":
             reasons.append(f"{part.metric}: {sub_out.reason}")
             continue
+        name = f"vs {part.a}" if part.metric == spec.metric and part.a != spec.a else part.metric
         for label, ci, unit in sub_out.cases:
-            cases.append((f"{part.metric}{', ' + label if label else ''}", ci, unit))
+            cases.append((f"{name}{', ' + label if label else ''}", ci, unit))
         results.append((sub_out.verdict, sub_out.p_value, sub_out.n_required, sub_out.leaning))
     verdict, p, n, lean = _combine(results, "all")
     half = max((ci.high - ci.low) / 2 for _, ci, _ in cases[:n_main])  # of the claim's own metric (the margin's units)
@@ -265,14 +269,16 @@ def record(spec: ClaimSpec, frame: pd.DataFrame, regime: str = "") -> Outcome:
         out = evaluate(spec, frame)
     except NotMeasured as why:
         out = Outcome(spec, "not testable", math.nan, (), math.nan, reason=str(why))
-        report.claim(spec.id, spec.source, spec.quote, spec.seed_value, f"not testable: {why}" if spec.untestable else f"not measured: {why}",
-                     out.verdict, spec.criterion(),
-                     spec.section, regime=regime, kind=spec.kind)
-        return out
-    report.claim(spec.id, spec.source, spec.quote, spec.seed_value, out.measured(), out.verdict, spec.criterion(),
+        rec = report.claim(spec.id, spec.source, spec.quote, spec.seed_value,
+                           f"not testable: {why}" if spec.untestable else f"not measured: {why}", out.verdict, spec.criterion(),
+                           spec.section, regime=regime, kind="" if spec.untestable else spec.kind)
+        return replace(out, record=rec)
+    first = out.cases[0][1] if out.cases else None
+    rec = report.claim(spec.id, spec.source, spec.quote, spec.seed_value, out.measured(), out.verdict, spec.criterion(),
                  spec.section, regime=regime, p_value=out.p_value, half_width=out.half_width,
-                 margin=spec.margin * spec.scale if spec.kind != "directional" else math.nan, kind=spec.kind)
-    return out
+                 margin=spec.margin * spec.scale if spec.kind != "directional" else math.nan, kind=spec.kind,
+                 effect=first.mean if first else math.nan, low=first.low if first else math.nan, high=first.high if first else math.nan)
+    return replace(out, record=rec)
 
 
 def record_all(ids: list[str], frame: pd.DataFrame, regimes: list[str] | None = None) -> pd.DataFrame:
