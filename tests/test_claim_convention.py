@@ -246,3 +246,28 @@ def test_real_data_claims_are_registry_claims_compared_at_matched_K():
     cmp = ar.compare_synthetic(measured, synthetic, 64).set_index("id").agreement
     assert cmp["realdata-init-theory-dead"].startswith("not comparable")  # judged at K = 32 there: no flip at K = 64
     assert cmp["realdata-k64-dead"] == "flips"
+
+
+def test_the_rotation_trick_reading_swaps_the_seeds_rotation_and_nothing_else():
+    r = np.random.default_rng(4)
+    rows = [{"method": m, "seed": s, "K": 32, "dead_codes": d + r.normal(0, 0.1)}
+            for s in range(8) for m, d in (("ste", 10.0), (claims.ROT, 12.0), ("rotation_trick", 1.0))]
+    frame = pd.DataFrame(rows)
+    spec = ClaimSpec("t", "s", "q", "", "dead_codes", "directional", claims.ROT, "ste", sign=-1)
+    assert claims.evaluate(spec, frame).verdict == "does not hold"
+    assert claims.rt_reading(spec, frame) == "holds"  # read with the rotation trick, fewer dead codes
+    assert claims.rt_reading(spec, frame[frame.method != "rotation_trick"]) == ""  # not run: no reading
+    both = ClaimSpec("t", "s", "q", "", "dead_codes", "directional", (claims.ROT, "rotation_trick"), "ste", sign=-1, combine="any")
+    assert claims.rt_reading(both, frame) == ""  # already names the rotation trick
+
+
+def test_forest_plot_draws_one_panel_per_claim_with_its_margin():
+    from vqlib import plotting
+
+    table = pd.DataFrame({"id": ["a", "a", "b"], "regime": ["r1", "r2", "r1"], "verdict": ["holds", "inconclusive", "does not hold"],
+                          "effect": [0.5, 1.0, -3.0], "low": [0.1, -1.0, -4.0], "high": [0.9, 3.0, -2.0], "margin": [2.0, 2.0, float("nan")],
+                          "kind": ["equivalence"] * 2 + ["directional"]})
+    fig = plotting.forest(table, ["a", "b"], ["r1", "r2"], {"a": "A", "b": "B"}, ncols=2)
+    a, b = fig.axes[:2]
+    assert a.get_title() == "A" and sorted(round(line.get_xdata()[0], 6) for line in a.lines if line.get_linestyle() == "--") == [-2.0, 2.0]
+    assert not [line for line in b.lines if line.get_linestyle() == "--"]  # a directional claim has no margin

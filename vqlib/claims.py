@@ -263,6 +263,33 @@ def evaluate(spec: ClaimSpec, frame: pd.DataFrame) -> Outcome:
     return Outcome(spec, verdict, p, tuple(cases), half, n, "; ".join(reasons), lean)
 
 
+RT = "rotation_trick"
+
+
+def _swap(spec: ClaimSpec) -> ClaimSpec | None:
+    """The claim read with the rotation trick in place of the seeds' "rotation" (ROT), or None where the claim is not about
+    ROT or already names the rotation trick."""
+    names = lambda c: ((c.b,) if isinstance(c.b, str) else tuple(c.b)) + ((c.a,) if c.a else ())  # noqa: E731
+    parts = (spec,) + spec.also
+    if not any(ROT in names(c) for c in parts) or any(RT in names(c) for c in parts):
+        return None
+    sw = lambda v: RT if v == ROT else v  # noqa: E731
+    one = lambda c: replace(c, b=sw(c.b) if isinstance(c.b, str) else tuple(sw(x) for x in c.b), a=sw(c.a))  # noqa: E731
+    return replace(one(spec), also=tuple(one(p) for p in spec.also))
+
+
+def rt_reading(spec: ClaimSpec, frame: pd.DataFrame) -> str:
+    """The verdict of the claim with the rotation trick read in place of the seeds' rotation (a reading beside the verdict,
+    not a replacement: outside Holm's family and the counts); "" where the claim is not about it or it was not run."""
+    alt = _swap(spec)
+    if alt is None or RT not in set(frame.get("method", ())):
+        return ""
+    try:
+        return evaluate(alt, frame).verdict
+    except NotMeasured:
+        return ""
+
+
 def record(spec: ClaimSpec, frame: pd.DataFrame, regime: str = "") -> Outcome:
     """Evaluate a claim and record it (report.claim, glued as claim:<id>@<regime>); returns the outcome."""
     try:
@@ -277,7 +304,8 @@ def record(spec: ClaimSpec, frame: pd.DataFrame, regime: str = "") -> Outcome:
     rec = report.claim(spec.id, spec.source, spec.quote, spec.seed_value, out.measured(), out.verdict, spec.criterion(),
                  spec.section, regime=regime, p_value=out.p_value, half_width=out.half_width,
                  margin=spec.margin * spec.scale if spec.kind != "directional" else math.nan, kind=spec.kind,
-                 effect=first.mean if first else math.nan, low=first.low if first else math.nan, high=first.high if first else math.nan)
+                 effect=first.mean if first else math.nan, low=first.low if first else math.nan, high=first.high if first else math.nan,
+                 reading_rt=rt_reading(spec, frame))
     return replace(out, record=rec)
 
 

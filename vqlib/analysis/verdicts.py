@@ -119,6 +119,8 @@ def shown(table: pd.DataFrame) -> pd.DataFrame:
         "measured (95 % CI)": table.measured,
         "verdict": "**" + table.verdict + "**",
         "after Holm": table.verdict_holm,
+        "reading: rotation trick in place of the seeds' rotation": table.get("reading_rt", pd.Series("", index=table.index))
+        .fillna("").replace("", "–"),
         "criterion": table.why,
         "where": ["{ref}`" + sec + "`" if sec.replace("-", "_") == ch else "{doc}`" + ch + "`, {ref}`" + sec + "`"
                   for ch, sec in zip(table.chapter, table.section)],
