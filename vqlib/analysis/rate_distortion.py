@@ -79,7 +79,7 @@ def reproduction(rep: pd.DataFrame, variances: np.ndarray, wf_sig, K: int) -> tu
         "R(D): distortion Dᵢ": [stats.sig(v) for v in wf_sig.distortions],
         "R(D): reproduction var. λᵢ + σ² − θ": [stats.sig(v) for v in wf_sig.reproduction_variances],
         "k-means: distortion": [stats.mean_ci(axis_mse[:, i]).format() for i in range(m)],
-        "k-means: codebook var.": [stats.mean_ci(spread[:, i]).format() for i in range(m)],
+        "k-means: reproduction var. Var Q(X) (use-weighted)": [stats.mean_ci(spread[:, i]).format() for i in range(m)],
         "uniform init var. 1/(3K²)": stats.sig(1 / (3 * K**2)),
     })
     numbers = pd.DataFrame({"axis": np.arange(1, m + 1), "variance": variances, "rd_distortion": wf_sig.distortions,
@@ -319,4 +319,6 @@ def transform(rc: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
         "rd_tc_gap_range": _range(tc_gap), "rd_tc_gap_k4_K32": f"{tc_gap.get((4, 32), float('nan')):+.2f} dB",
         "rd_lloyd_gain_range": _range(lloyd_vs_start, ".2f"), "rd_lloyd_spread": f"{spread_after.max():.2f} dB",
         "rd_sphere_below": ", ".join(f"k = {mm}, K = {kk}" for mm, kk in below.index) if len(below) else "no configuration here",
+        "rd_sphere_beaten": "; ".join(f"k = {mm}, K = {kk}: {stats.sig(after.loc[(mm, kk)].min() / mm)} < {stats.sig(cfg.loc[(mm, kk), 'sphere_pd'])}"
+                                      for mm, kk in cfg.index if after.loc[(mm, kk)].min() < cfg.loc[(mm, kk), "sphere"]) or "no configuration here",
     }
