@@ -67,9 +67,12 @@ VERDICT_COLORS = {"holds": "#4daf4a", "does not hold": "#e41a1c", "inconclusive"
 
 def forest(table, claims: list[str], regimes: list[str], labels: dict[str, str], ncols: int = 5):
     """Small multiples, one panel per claim: the effect and its 95 % CI in every regime it was judged in (rows), coloured by
-    verdict, with 0 (dotted) and the claim's margin (dashed; ± for an equivalence) drawn, so a reader sees why a verdict
-    changes with the setting. table: collected claims with id, regime, verdict, effect, low, high, margin, kind."""
+    verdict, with 0 (dotted) and the claim's margin (dashed; ± for an equivalence or a two-sided claim) drawn, so a reader
+    sees why a verdict changes with the setting. table: collected claims with id, regime, verdict, effect, low, high,
+    margin, kind and optionally two_sided."""
     import math
+
+    import pandas as pd
 
     nrows = max(1, math.ceil(len(claims) / ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(2.9 * ncols, 0.28 * len(regimes) * nrows + 0.9 * nrows), squeeze=False)
@@ -84,7 +87,8 @@ def forest(table, claims: list[str], regimes: list[str], labels: dict[str, str],
         margins = rows.margin.dropna()
         if len(margins):
             m = float(margins.iloc[0])
-            for x in ((-m, m) if rows.kind.dropna().eq("equivalence").any() else (m,)):
+            both = rows.kind.dropna().eq("equivalence").any() or bool(rows.get("two_sided", pd.Series(dtype=bool)).fillna(False).any())
+            for x in ((-m, m) if both else (m,)):
                 ax.axvline(x, color="0.3", lw=0.8, ls="--")
         ax.set_yticks(list(y), regimes if ax in axes[:, 0] else [""] * len(regimes), fontsize=6)
         ax.set_ylim(len(regimes) - 0.5, -0.5)

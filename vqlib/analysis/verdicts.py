@@ -105,6 +105,7 @@ def forest_figure(table: pd.DataFrame, regime_grid: pd.DataFrame):
     regimes = [c for c in regime_grid.columns if c != "holds in"]
     judged = table[table.regime.isin(regimes) & table.id.isin(claims.CLAIMS)]
     judged = judged[pd.to_numeric(judged.get("effect"), errors="coerce").notna()]
+    judged = judged.assign(two_sided=[claims.CLAIMS[c].sidedness == "two-sided" for c in judged.id])
     ids = [c for c in regime_grid.index if judged[judged.id == c].regime.nunique() >= 2]
     labels = {c: claims.CLAIMS[c].label + (f" ({claims.CLAIMS[c].unit.strip()})" if claims.CLAIMS[c].unit else "") for c in ids}
     return plotting.forest(judged.astype({"effect": float, "low": float, "high": float, "margin": float}), ids, regimes, labels)
