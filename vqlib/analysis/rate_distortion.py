@@ -61,7 +61,7 @@ def _per_axis(rep: pd.DataFrame, column: str) -> np.ndarray:
 
 def reproduction(rep: pd.DataFrame, variances: np.ndarray, wf_sig, K: int) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Per-axis budget of k-means codebooks against reverse water-filling: (shown, numbers, readings)."""
-    axis_mse, spread = _per_axis(rep, "distortion"), _per_axis(rep, "spread")
+    axis_mse, spread, code_var = _per_axis(rep, "distortion"), _per_axis(rep, "spread"), _per_axis(rep, "code_var")
     m = axis_mse.shape[1]
     total = rep.groupby("seed", sort=True).total.first().to_numpy()
     axis_means, spread_means = axis_mse.mean(0), spread.mean(0)
@@ -80,6 +80,7 @@ def reproduction(rep: pd.DataFrame, variances: np.ndarray, wf_sig, K: int) -> tu
         "R(D): reproduction var. λᵢ + σ² − θ": [stats.sig(v) for v in wf_sig.reproduction_variances],
         "k-means: distortion": [stats.mean_ci(axis_mse[:, i]).format() for i in range(m)],
         "k-means: reproduction var. Var Q(X) (use-weighted)": [stats.mean_ci(spread[:, i]).format() for i in range(m)],
+        "k-means: code-point var. (unweighted)": [stats.mean_ci(code_var[:, i]).format() for i in range(m)],
         "uniform init var. 1/(3K²)": stats.sig(1 / (3 * K**2)),
     })
     numbers = pd.DataFrame({"axis": np.arange(1, m + 1), "variance": variances, "rd_distortion": wf_sig.distortions,
