@@ -295,6 +295,20 @@ def random_codes_readings(rc: pd.DataFrame) -> dict:
     return out
 
 
+def allocation_gap(variances, K: int) -> dict:
+    """The greedy level allocation (rd.allocate_levels) against an exhaustive search over every allocation with Π n_i ≤ K:
+    the transform code's exact distortion of each, and how far the greedy one lies above the best (glued values)."""
+    lam = np.asarray(variances, dtype=np.float64)
+    lm = {n: rd.lloyd_max(n).mse if n > 1 else 1.0 for n in range(1, K + 1)}
+
+    def best(i: int, budget: int) -> float:
+        return 0.0 if i == lam.size else min(lam[i] * lm[n] + best(i + 1, budget // n) for n in range(1, budget + 1))
+
+    greedy = rd.transform_coding_distortion(lam, rd.allocate_levels(lam, K))
+    exhaustive = best(0, K)
+    return {"rd_alloc_greedy_gap": f"{100 * (greedy / exhaustive - 1):.2g} %", "rd_alloc_k": lam.size, "rd_alloc_K": K}
+
+
 def transform(rc: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
     """Transform coding's exact distortion against D(R), the sphere bound and the Lloyd codebooks: (shown, readings)."""
     cfg = rc.drop_duplicates(["m", "K"]).set_index(["m", "K"])
