@@ -191,3 +191,83 @@ def test_old_callers_keep_working():
     grid = claims.by_regime(pd.DataFrame({"id": ["c1", "c1", "c1"], "regime": ["r1", "r2", "r3"],
                                           "verdict": ["holds", "not applicable", "does not hold"]}), ["r1", "r2", "r3"])
     assert grid.loc["c1", "holds in"] == "1 of 2; not applicable in 1"
+
+
+def _pair(a, b, **cols) -> pd.DataFrame:
+    n = len(a)
+    return pd.DataFrame([{"method": "a", "seed": s, "v": a[s], **cols} for s in range(n)]
+                        + [{"method": "b", "seed": s, "v": b[s], **cols} for s in range(n)])
+
+
+def test_relative_margin_is_judged_on_the_excess_over_the_noise_floor():
+    # total error 10 (floor 9.5 + excess 0.5); b adds 0.05: +0.5 % of the total, +10 % of the excess
+    r = np.random.default_rng(3)
+    a = 10 + r.normal(0, 1e-4, 12)
+    b = a + 0.05 + r.normal(0, 1e-4, 12)
+    spec = ClaimSpec("t", "s", "q", "", "v", "equivalence", "b", "a", margin=0.02, relative=True)
+    assert claims.evaluate(spec, _pair(a, b)).verdict == "holds"  # on the total error the gap looks negligible
+    floored = ClaimSpec("t", "s", "q", "", "v", "equivalence", "b", "a", margin=0.02, relative=True, floor="noise_floor")
+    out = claims.evaluate(floored, _pair(a, b, noise_floor=9.5))
+    assert out.verdict == "does not hold" and out.cases[0][1].mean == pytest.approx(0.1, rel=1e-3)
+    assert "excess over the noise floor" in floored.criterion()
+    f = claims.with_floor(pd.DataFrame({"sigma": [0.0, 0.4]}), 64, 4)
+    assert f.noise_floor.tolist() == pytest.approx([0.0, 60 * 0.16 / 64])
+
+
+def test_a_claim_no_measurement_can_test_is_not_testable_with_its_reason(monkeypatch):
+    monkeypatch.setattr(report, "claim", lambda *a, **k: None)
+    spec = ClaimSpec("t", "s", "q", "", "v", "directional", "b", "a", untestable="a checklist item")
+    out = claims.record(spec, _pair([1.0, 2.0, 3.0], [0.0, 1.0, 2.0]))
+    assert out.verdict == "not testable" and "a checklist item" in out.measured()
+    assert spec.criterion() == "not testable: a checklist item"
+    for cid in ("multimodal-kmeans", "scale-3-seeds", "init-exact-codebook"):
+        assert claims.get(cid).untestable
+
+
+def test_a_method_missing_from_the_frame_makes_the_claim_not_testable():
+    spec = ClaimSpec("t", "s", "q", "", "v", "directional", "c", "a")
+    with pytest.raises(claims.NotMeasured, match="no rows for method 'c'"):
+        claims.evaluate(spec, _pair([1.0, 2.0], [0.0, 1.0]))
+
+
+def test_real_data_claims_are_registry_claims_compared_at_matched_K():
+    from vqlib.analysis import realdata as ar
+
+    final = pd.DataFrame([{"variant": v, "init": i, "seed": s, "K": 64, "dead_codes": d + s % 2, "recon_mse": 1.0, "perplexity": 30.0}
+                          for v, i, d in (("ste", "uniform", 20), ("projection", "uniform", 2), ("ste/kmeans", "kmeans", 1),
+                                          ("ste/data_samples", "data_samples", 1), ("ste/rd_optimal", "rd_optimal", 0))
+                          for s in range(6)])
+    frame = ar.claim_frame(final, final.assign(dead_codes=0))
+    assert set(frame.method) >= {"ste", "ste/uniform", "projection"} and (frame.dead_pct <= 100).all()
+    assert claims.evaluate(claims.get("realdata-init-uniform-dead"), frame).verdict == "holds"
+    assert claims.evaluate(claims.get("realdata-init-theory-dead"), frame).verdict == "holds"
+    measured = pd.DataFrame({"id": ["realdata-init-theory-dead", "realdata-k64-dead"], "regime": ["r", "r"], "verdict": ["holds", "holds"]})
+    synthetic = pd.DataFrame({"id": ["init-theory-dead", "scale-k64-dead"], "regime": ["", "r"], "verdict": ["does not hold", "does not hold"]})
+    cmp = ar.compare_synthetic(measured, synthetic, 64).set_index("id").agreement
+    assert cmp["realdata-init-theory-dead"].startswith("not comparable")  # judged at K = 32 there: no flip at K = 64
+    assert cmp["realdata-k64-dead"] == "flips"
+
+
+def test_the_rotation_trick_reading_swaps_the_seeds_rotation_and_nothing_else():
+    r = np.random.default_rng(4)
+    rows = [{"method": m, "seed": s, "K": 32, "dead_codes": d + r.normal(0, 0.1)}
+            for s in range(8) for m, d in (("ste", 10.0), (claims.ROT, 12.0), ("rotation_trick", 1.0))]
+    frame = pd.DataFrame(rows)
+    spec = ClaimSpec("t", "s", "q", "", "dead_codes", "directional", claims.ROT, "ste", sign=-1)
+    assert claims.evaluate(spec, frame).verdict == "does not hold"
+    assert claims.rt_reading(spec, frame) == "holds"  # read with the rotation trick, fewer dead codes
+    assert claims.rt_reading(spec, frame[frame.method != "rotation_trick"]) == ""  # not run: no reading
+    both = ClaimSpec("t", "s", "q", "", "dead_codes", "directional", (claims.ROT, "rotation_trick"), "ste", sign=-1, combine="any")
+    assert claims.rt_reading(both, frame) == ""  # already names the rotation trick
+
+
+def test_forest_plot_draws_one_panel_per_claim_with_its_margin():
+    from vqlib import plotting
+
+    table = pd.DataFrame({"id": ["a", "a", "b"], "regime": ["r1", "r2", "r1"], "verdict": ["holds", "inconclusive", "does not hold"],
+                          "effect": [0.5, 1.0, -3.0], "low": [0.1, -1.0, -4.0], "high": [0.9, 3.0, -2.0], "margin": [2.0, 2.0, float("nan")],
+                          "kind": ["equivalence"] * 2 + ["directional"]})
+    fig = plotting.forest(table, ["a", "b"], ["r1", "r2"], {"a": "A", "b": "B"}, ncols=2)
+    a, b = fig.axes[:2]
+    assert a.get_title() == "A" and sorted(round(line.get_xdata()[0], 6) for line in a.lines if line.get_linestyle() == "--") == [-2.0, 2.0]
+    assert not [line for line in b.lines if line.get_linestyle() == "--"]  # a directional claim has no margin

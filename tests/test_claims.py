@@ -192,7 +192,7 @@ def _cn_frame(delta: dict, n: int = 12) -> pd.DataFrame:
             rows.append({**case, "method": "ste", "seed": s, **{k: v + noise for k, v in base.items()}})
             rows.append({**case, "method": claims.ROT, "seed": s,
                          **{k: v + noise + delta.get(k, 0.0) * (1 + r.normal(0, 0.05)) for k, v in base.items()}})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows).assign(noise_floor=0.0)
 
 
 def test_commitment_noise_claims_follow_their_cases():
@@ -231,7 +231,7 @@ def test_convergence_claims_on_a_synthetic_long_run():
             rot = {**base, "steps_to_target": 1500.0, "mean_perplexity": 25.0, "lloyd_gain": 0.02, "dead_codes": 1.0, "entropy_bits": 4.1}
             rows.append({"K": K, "method": claims.ROT, "seed": s, **{k: v * (1 + e + r.normal(0, 0.01)) for k, v in rot.items()}})
             rows.append({"K": K, "method": "rotation_trick", "seed": s, **{k: v * (1 + e) for k, v in base.items()}})
-    f = pd.DataFrame(rows)
+    f = pd.DataFrame(rows).assign(noise_floor=0.0)
     v = lambda cid: claims.evaluate(claims.get(cid), f).verdict  # noqa: E731
     assert v("convergence-speed") == "does not hold"  # 50 % slower, outside ±20 %
     assert v("convergence-diversity") == "holds"

@@ -1,5 +1,5 @@
 """The estimator study's pieces: NSVQ, the mixed estimator, dead-code restart, mixture data, the batched grid,
-the experiment helpers and the verdict criteria."""
+the experiment helpers and the statistics."""
 
 import math
 
@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from vqlib import criteria, data, grid, init, metrics, params, stats
+from vqlib import data, grid, init, metrics, params, stats
 from vqlib import estimators as est
 from vqlib.models import LinearVQ
 from vqlib.restart import DeadCodeRestart
@@ -341,26 +341,7 @@ def test_pca_lloyd_reports_purity_on_mixture_data():
     assert ((frame.purity > 0.9) & (frame.purity <= 1.0)).all()  # well separated clusters, codes stay inside them
 
 
-# --- criteria, statistics, parameters ---------------------------------------------------------------
-
-
-def test_reduction_and_interval_tests():
-    r = criteria.reduction([10, 12, 8], [1, 1, 1])
-    assert r.mean == pytest.approx(0.9)
-    assert criteria.above(r) and criteria.reaches(r, 0.85) and not criteria.below(r)
-    assert criteria.reduction([0, 0], [0, 0]).mean == 0
-    assert math.isnan(criteria.reduction([0, 0], [1, 2]).mean)
-    ci = stats.Interval(0.0, -0.01, 0.015, 5)
-    assert criteria.within(ci, 0.02) and not criteria.within(ci, 0.012)
-
-
-def test_similar_codes_is_an_equivalence_test():
-    same = stats.paired([10, 11, 12, 13, 14], [10.1, 11, 12.2, 12.9, 14])
-    mse = stats.paired([1.0, 1.1, 0.9, 1.0, 1.05], [1.001, 1.1, 0.901, 1.0, 1.049])
-    assert criteria.similar_codes(same, mse, 32)
-    far = stats.paired([10, 11, 12, 13, 14], [20, 21, 25, 22, 26])
-    assert not criteria.similar_codes(far, mse, 32)
-    assert criteria.not_worse(stats.paired([20, 21, 25, 22, 26], [10, 11, 12, 13, 14]), mse, 32)
+# --- statistics, parameters ---------------------------------------------------------------
 
 
 def test_ratio_ci_is_the_geometric_mean_ratio():

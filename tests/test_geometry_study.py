@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 import torch
 
-from vqlib import geometry
+from vqlib import claims, geometry
 from vqlib.analysis import geometry as analysis
 from vqlib.report import VERDICTS
 from vqlib.studies import geometry as study
@@ -70,10 +70,11 @@ def test_exact_checks_match_their_closed_forms():
 
 def test_chapter_readings_run_on_the_tiny_tables(tables):
     c = geometry.matrix_checks(100, 4, torch.Generator().manual_seed(1))
-    values, claim = analysis.projection_readings(c, 4, 100)
-    assert claim["verdict"] == values["geo_rot_name_verdict"] == "does not hold"
-    values, claim = analysis.align_readings(tables["align"], NAMES)
-    assert claim["verdict"] in VERDICTS and values["geo_angle_min"] <= values["geo_angle_max"] <= 90
+    assert "geo_proj_ranks" in analysis.projection_readings(c, 4, 100)
+    assert claims.evaluate(claims.get("geometry-rotation-is-projection"), analysis.projection_frame(c)).verdict == "does not hold"
+    values = analysis.align_readings(tables["align"], NAMES)
+    out = claims.evaluate(claims.get("geometry-2d-alignment"), analysis.align_frame(tables["align"]))
+    assert out.verdict in VERDICTS and values["geo_angle_min"] <= values["geo_angle_max"] <= 90
     shown, numbers = analysis.align_table(tables["align"], NAMES, TINY["steps"])
     assert list(shown.state.unique()) == ["untrained, random W", f"after {TINY['steps']} steps"]
     iso, iso_values = geometry.isotropic_kept([2, 4], TINY["seeds"], 100, torch.Generator().manual_seed(2))

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from vqlib import data, init, metrics, params, quantize, rd, report, stats, train
+from vqlib import claims, data, init, metrics, params, quantize, rd, report, stats, train
 from vqlib.analysis import initialization as ia
 from vqlib.runner import chapters
 from vqlib.studies import common
@@ -348,16 +348,6 @@ def test_regime_trainer_ema_block_follows_vqlib_ema():
     np.testing.assert_allclose(got, expected, rtol=1e-6)
 
 
-def test_beats_and_within_margin_four_verdicts():
-    base = np.array([1.0, 1.0, 1.0, 1.0, 1.0])
-    assert ia.beats(base * [0.90, 0.91, 0.89, 0.90, 0.905], base, 0.02)[0] == "holds"
-    assert ia.beats(base * [1.00, 1.01, 0.995, 1.0, 1.005], base, 0.02)[0] == "does not hold"
-    assert ia.beats(base * [0.95, 1.01, 0.97, 1.0, 0.99], base, 0.02)[0] == "inconclusive"
-    assert ia.beats(base[:1], base[:1], 0.02)[0] == "not testable"
-    assert ia.within_margin(base * [1.0, 1.005, 0.995, 1.0, 1.0], base, 0.02)[0] == "holds"
-    assert ia.within_margin(base * [1.1, 1.12, 1.09, 1.1, 1.11], base, 0.02)[0] == "does not hold"
-
-
 def test_flat_testbed_keeps_the_total_variance():
     tb = data.linear_gaussian(2, 12, data.spectrum(4, 4.0, 0.5), 0.1, 50, 20, seed=0)
     flat = st.flat_testbed(tb, seed=1)
@@ -441,11 +431,17 @@ def test_tiny_run_has_what_the_chapter_reads(tiny_results):
     assert sorted(scale.ratio.unique()) == sorted({0.01, 1.0, (1 / p["K"]) / scale["std"].iloc[0]})
     bf = ia.beta_final(res["beta"], p["steps"])
     assert len(bf) == len(p["beta_list"]) * len(st.BETA_INITS) * p["seeds"]
-    claims, values = ia.beta_claims(bf, p["beta_list"], p["beta"])
-    assert [c["id"] for c in claims] == ["init-beta-robust", "init-beta-low", "init-beta-high", "init-beta-sweet", "init-beta-dead"]
-    assert values["initialization_verdict_beta_robust"] == "not testable"  # no β in [0.1, 0.5] besides the reference
-    claims, values = ia.regime_claims(res["codebook"], p["inits"], p["regimes"], p["K"], p["steps"], p["restarts"], 0.02)
-    assert len(claims) == 1 + 2 * n_regimes + 2 and values["initialization_verdict_exact_codebook"] == "does not hold"
+    values = ia.beta_values(bf, p["beta_list"])
+    assert set(values) == {"initialization_best_beta", "initialization_beta_dead_uniform", "initialization_beta_list"}
+    with pytest.raises(claims.NotMeasured):  # no β in [0.1, 0.5] besides the reference: the claim is not testable here
+        claims.evaluate(claims.get("init-beta-robust"), ia.beta_frame(bf, 0.0))
+    frame = ia.regime_frame(res["codebook"], p["K"])
+    for regime in p["regimes"]:  # the registry's claims read the frame the chapter builds
+        out = claims.evaluate(claims.get("init-rd-beats"), frame[frame.regime == regime])
+        assert out.verdict in ("holds", "does not hold", "inconclusive") and len(out.cases) == 2
+    assert claims.evaluate(claims.get("init-root-cause"), ia.scale_frame(scale, p["steps"])).verdict in ("holds", "does not hold", "inconclusive")
+    with pytest.raises(claims.NotMeasured, match="closed form"):
+        claims.evaluate(claims.get("init-exact-codebook"), frame)
 
 
 def test_stored_references_match_their_closed_forms(tiny_results):

@@ -92,4 +92,7 @@ def test_cost_study_tables_and_unverified_columns():
     ours, _ = cost_analysis.step_tables(out["step"])
     assert len(ours) == 2
     readings = cost_analysis.readings(out["step"], out["scaling"], 2)
-    assert readings["cost_claim_verdict"] in ("holds", "does not hold")
+    assert "cost_rot_worst" in readings and "cost_claim_verdict" not in readings  # the verdict comes from vqlib.claims
+    frame = cost_analysis.claim_frame(out["times"])
+    pair = frame[(frame.method.isin(["ste", "projection"]))].groupby(["B", "m", "K", "round"])
+    assert (pair.log_seconds.count() == 2).all()

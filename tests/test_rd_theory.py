@@ -263,3 +263,11 @@ def test_point_density_sampler_has_the_widened_covariance():
     codes = init.point_density_from(z, 4096, seed=1)[0].double()
     np.testing.assert_allclose(codes.var(0).numpy(), 2.0 * np.array([4.0, 0.25]), rtol=0.06)
     assert set(init.INITIALIZERS) >= {"point_density", "transform_coding"}
+
+
+def test_greedy_level_allocation_is_never_below_the_exhaustive_search():
+    from vqlib.analysis import rate_distortion as rda
+
+    out = rda.allocation_gap([4.0, 2.0, 1.0], 8)
+    assert out["rd_alloc_K"] == 8 and out["rd_alloc_k"] == 3
+    assert float(out["rd_alloc_greedy_gap"].rstrip(" %")) >= 0  # the exhaustive search includes the greedy allocation

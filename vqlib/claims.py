@@ -18,15 +18,19 @@ Convention (the one rule for every claim):
    largest), any failing case refutes (p: Bonferroni); with combine="any" one holding case suffices (Bonferroni).
 6. An inconclusive verdict states the paired seeds that would decide it at the observed mean and spread: the
    smallest n with t(0.975, n − 1)·sd/√n below the distance from the mean to the bound it straddles.
-7. Premise absent → "not applicable", counted apart (e.g. fewer dead codes than a reference that has none).
-8. Holm's correction (statsmodels) at 2.5 % runs over the family of every decided verdict with a p-value, of every
+7. Premise absent → "not applicable", counted apart (e.g. fewer dead codes than a reference that has none). A claim no
+   measurement here can test (a checklist item, a methods statement) is "not testable", with the reason.
+8. Relative reconstruction margins are judged on the excess over the noise floor where the data model defines one (the
+   synthetic chapters: (b − a)/(a − floor), the floor (D − m)σ² of the model's noise outside the signal subspace), on the
+   total error otherwise (real data).
+9. Holm's correction (statsmodels) at 2.5 % runs over the family of every decided verdict with a p-value, of every
    regime, one row per claim × regime; "not testable", "not applicable" and the aggregate claims stay outside it.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
@@ -76,11 +80,12 @@ class Outcome:
     n_required: int | None = None  # inconclusive: paired seeds that would decide at the observed mean and spread
     reason: str = ""  # why the claim (or some of its cases) is not applicable
     leaning: str = ""  # inconclusive: the verdict those seeds would give at the observed means ("" if unclear)
+    record: object = None  # the report.Claim that :func:`record` glued (None from :func:`evaluate`)
 
     def measured(self) -> str:
         """Our value(s) with CIs, the half-width reached against the margin, and the seeds that would decide."""
-        if self.verdict == "not applicable":
-            return f"not applicable: {self.reason}"
+        if self.verdict in ("not applicable", "not testable"):
+            return f"{self.verdict}: {self.reason}"
         parts = "; ".join((f"{label}: " if label else "") + ci.format() + unit for label, ci, unit in self.cases)
         reach = f"CI half-width {sig(self.half_width)}{self.spec.unit}"
         if self.spec.kind != "directional":
@@ -170,10 +175,14 @@ def _combine(results: list[tuple[str, float, int | None, str]], how: str) -> tup
     return "inconclusive", math.nan, everyone, needs_all if all(lean == needs_all for _, lean in undecided) else ""
 
 
+class NotMeasured(ValueError):
+    """A claim's case is not in the frame (e.g. the chapter was run without that K): the claim is not testable there."""
+
+
 def _per_seed(frame: pd.DataFrame, method: str, column: str) -> pd.Series:
     sub = frame[frame.method == method]
-    if sub.empty:
-        raise ValueError(f"no rows for method {method!r}; methods present: {sorted(set(frame.method))}")
+    if sub.empty:  # a method this run did not train (a chapter re-run without it): the claim is not testable there
+        raise NotMeasured(f"no rows for method {method!r}; methods present: {sorted(set(frame.method))}")
     if sub.seed.duplicated().any():
         raise ValueError(f"method {method!r} has several rows per seed: filter the frame to one case first")
     return sub.set_index("seed")[column].sort_index()
@@ -190,12 +199,10 @@ def values(spec: ClaimSpec, frame: pd.DataFrame, method: str) -> np.ndarray:
     d = (b - a).to_numpy(dtype=float)
     if spec.relative:
         base = a.to_numpy(dtype=float)
+        if spec.floor:  # the excess over the noise floor: what an estimator can change
+            base = base - _per_seed(frame, spec.a, spec.floor).to_numpy(dtype=float)
         d = np.divide(d, base, out=np.zeros_like(d), where=base != 0)
     return d
-
-
-class NotMeasured(ValueError):
-    """A claim's case is not in the frame (e.g. the chapter was run without that K): the claim is not testable there."""
 
 
 def _case_stat(spec: ClaimSpec, sub: pd.DataFrame, method: str) -> _Stat | str:
@@ -212,8 +219,12 @@ def _case_stat(spec: ClaimSpec, sub: pd.DataFrame, method: str) -> _Stat | str:
 
 def evaluate(spec: ClaimSpec, frame: pd.DataFrame) -> Outcome:
     """Judge a claim on a chapter's result frame (one row per case, method and seed; one regime)."""
+    if spec.untestable:
+        raise NotMeasured(spec.untestable)
     results, cases, reasons = [], [], []
     methods = (spec.b,) if isinstance(spec.b, str) else tuple(spec.b)
+    # a claim against several references on one metric (an `also` part with another a): name the reference of each case
+    vs = f"vs {spec.a}" if spec.a and any(p.metric == spec.metric and p.a != spec.a for p in spec.also) else ""
     for w in spec.where:
         sub = frame
         for k, v in w.items():
@@ -221,7 +232,7 @@ def evaluate(spec: ClaimSpec, frame: pd.DataFrame) -> Outcome:
         if sub.empty:
             raise NotMeasured(f"no rows where {_case(w)} (not in this chapter's settings)")
         for method in methods:
-            label = ", ".join(x for x in [_case(w) if w else "", method if len(methods) > 1 else ""] if x)
+            label = ", ".join(x for x in [vs, _case(w) if w else "", method if len(methods) > 1 else ""] if x)
             st = _case_stat(spec, sub, method)
             if isinstance(st, str):
                 reasons.append(f"{label}: {st}" if label else st)
@@ -243,12 +254,40 @@ def evaluate(spec: ClaimSpec, frame: pd.DataFrame) -> Outcome:
         if sub_out.verdict == "not applicable":
             reasons.append(f"{part.metric}: {sub_out.reason}")
             continue
+        name = f"vs {part.a}" if part.metric == spec.metric and part.a != spec.a else part.metric
         for label, ci, unit in sub_out.cases:
-            cases.append((f"{part.metric}{', ' + label if label else ''}", ci, unit))
+            cases.append((f"{name}{', ' + label if label else ''}", ci, unit))
         results.append((sub_out.verdict, sub_out.p_value, sub_out.n_required, sub_out.leaning))
     verdict, p, n, lean = _combine(results, "all")
     half = max((ci.high - ci.low) / 2 for _, ci, _ in cases[:n_main])  # of the claim's own metric (the margin's units)
     return Outcome(spec, verdict, p, tuple(cases), half, n, "; ".join(reasons), lean)
+
+
+RT = "rotation_trick"
+
+
+def _swap(spec: ClaimSpec) -> ClaimSpec | None:
+    """The claim read with the rotation trick in place of the seeds' "rotation" (ROT), or None where the claim is not about
+    ROT or already names the rotation trick."""
+    names = lambda c: ((c.b,) if isinstance(c.b, str) else tuple(c.b)) + ((c.a,) if c.a else ())  # noqa: E731
+    parts = (spec,) + spec.also
+    if not any(ROT in names(c) for c in parts) or any(RT in names(c) for c in parts):
+        return None
+    sw = lambda v: RT if v == ROT else v  # noqa: E731
+    one = lambda c: replace(c, b=sw(c.b) if isinstance(c.b, str) else tuple(sw(x) for x in c.b), a=sw(c.a))  # noqa: E731
+    return replace(one(spec), also=tuple(one(p) for p in spec.also))
+
+
+def rt_reading(spec: ClaimSpec, frame: pd.DataFrame) -> str:
+    """The verdict of the claim with the rotation trick read in place of the seeds' rotation (a reading beside the verdict,
+    not a replacement: outside Holm's family and the counts); "" where the claim is not about it or it was not run."""
+    alt = _swap(spec)
+    if alt is None or RT not in set(frame.get("method", ())):
+        return ""
+    try:
+        return evaluate(alt, frame).verdict
+    except NotMeasured:
+        return ""
 
 
 def record(spec: ClaimSpec, frame: pd.DataFrame, regime: str = "") -> Outcome:
@@ -256,14 +295,18 @@ def record(spec: ClaimSpec, frame: pd.DataFrame, regime: str = "") -> Outcome:
     try:
         out = evaluate(spec, frame)
     except NotMeasured as why:
-        out = Outcome(spec, "not testable", math.nan, (), math.nan)
-        report.claim(spec.id, spec.source, spec.quote, spec.seed_value, f"not measured: {why}", out.verdict, spec.criterion(),
-                     spec.section, regime=regime, kind=spec.kind)
-        return out
-    report.claim(spec.id, spec.source, spec.quote, spec.seed_value, out.measured(), out.verdict, spec.criterion(),
+        out = Outcome(spec, "not testable", math.nan, (), math.nan, reason=str(why))
+        rec = report.claim(spec.id, spec.source, spec.quote, spec.seed_value,
+                           f"not testable: {why}" if spec.untestable else f"not measured: {why}", out.verdict, spec.criterion(),
+                           spec.section, regime=regime, kind="" if spec.untestable else spec.kind)
+        return replace(out, record=rec)
+    first = out.cases[0][1] if out.cases else None
+    rec = report.claim(spec.id, spec.source, spec.quote, spec.seed_value, out.measured(), out.verdict, spec.criterion(),
                  spec.section, regime=regime, p_value=out.p_value, half_width=out.half_width,
-                 margin=spec.margin * spec.scale if spec.kind != "directional" else math.nan, kind=spec.kind)
-    return out
+                 margin=spec.margin * spec.scale if spec.kind != "directional" else math.nan, kind=spec.kind,
+                 effect=first.mean if first else math.nan, low=first.low if first else math.nan, high=first.high if first else math.nan,
+                 reading_rt=rt_reading(spec, frame))
+    return replace(out, record=rec)
 
 
 def record_all(ids: list[str], frame: pd.DataFrame, regimes: list[str] | None = None) -> pd.DataFrame:
@@ -276,6 +319,19 @@ def record_all(ids: list[str], frame: pd.DataFrame, regimes: list[str] | None = 
             rows.append({"id": i, "regime": r, "verdict": out.verdict, "p_value": out.p_value, "measured": out.measured(),
                          "half_width": out.half_width, "label": CLAIMS[i].label, "n_required": out.n_required})
     return pd.DataFrame(rows)
+
+
+def with_floor(frame: pd.DataFrame, D: int, m: int, sigma: float | None = None) -> pd.DataFrame:
+    """The frame with column noise_floor = (D − m)σ²/D, the per-coordinate recon MSE no m-dimensional linear code removes
+    (σ from the frame's `sigma` column where None): relative reconstruction margins are judged on the excess over it."""
+    s = frame["sigma"].to_numpy(dtype=float) if sigma is None else float(sigma)
+    return frame.assign(noise_floor=(D - m) * s**2 / D)
+
+
+def verdict_text(outcomes: pd.DataFrame, claim_id: str) -> str:
+    """A claim's verdicts in a record_all table as the prose glues them: "regime: verdict; …" (or the one verdict)."""
+    rows = outcomes[outcomes.id == claim_id]
+    return "; ".join(f"{r}: {v}" if r else v for r, v in zip(rows.regime, rows.verdict, strict=True))
 
 
 def in_family(table: pd.DataFrame) -> pd.Series:

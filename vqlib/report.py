@@ -177,6 +177,10 @@ class Claim:
     half_width: float = float("nan")  # the CI half-width reached (display units of the claim)
     margin: float = float("nan")  # the claim's margin or threshold (same units); nan for directional claims
     kind: str = ""  # vqlib.claims.KINDS, or "" for a claim judged by a chapter's own rule
+    effect: float = float("nan")  # the first case's estimate on the claim's own metric (display units), for the forest plot
+    low: float = float("nan")  # its 95 % CI
+    high: float = float("nan")
+    reading_rt: str = ""  # the verdict with the rotation trick read in place of the seeds' rotation ("" where not about it)
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
         record = {k: (None if isinstance(v, float) and v != v else v) for k, v in asdict(self).items()}  # NaN is no JSON
@@ -189,12 +193,13 @@ class Claim:
 def claim(
     id: str, source: str, claim: str, seed_value: str, measured: str, verdict: str, why: str, section: str, regime: str = "",
     p_value: float = float("nan"), half_width: float = float("nan"), margin: float = float("nan"), kind: str = "",
+    effect: float = float("nan"), low: float = float("nan"), high: float = float("nan"), reading_rt: str = "",
 ) -> Claim:
     """Record a verdict on a seed claim (glued as `claim:<id>` or `claim:<id>@<regime>`, collected by the verdict chapter)."""
     if verdict not in VERDICTS:
         raise ValueError(f"verdict must be one of {list(VERDICTS)}, got {verdict!r}")
     record = Claim(id, source, claim, seed_value, measured, verdict, why, section, regime, float(p_value), float(half_width),
-                   float(margin), kind)
+                   float(margin), kind, float(effect), float(low), float(high), reading_rt)
     _glue(f"claim:{id}@{regime}" if regime else f"claim:{id}", record)
     return record
 

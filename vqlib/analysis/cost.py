@@ -6,8 +6,6 @@ import pandas as pd
 
 #: The targets the issue sets: rotation estimators <= 1.05x STE, ours <= vector-quantize-pytorch, 5 seeds <= 1.5x one.
 TARGETS = {"rotation_vs_ste": 1.05, "ours_vs_vqp": 1.0, "seeds_vs_one": 1.5}
-#: The seeds' claim: their rotation (a projection in our terms) costs at most this multiple of the STE step.
-CLAIM_LIMIT = 1.05
 
 
 def _fmt(v: float) -> str:
@@ -77,7 +75,7 @@ def step_figure(step: pd.DataFrame):
 
 
 def readings(step: pd.DataFrame, scaling: pd.DataFrame, seeds: int) -> dict:
-    """What the prose says: worst ratios, whether each target is met, the claim's verdict, the seed saving."""
+    """What the prose says: worst ratios, whether each target is met, the seed saving (the claim: vqlib.claims)."""
     worst, w = targets(step, scaling), wide(step)
     mm = step[step.method == "ste"].vs_matmul
     met = {k: "met" if worst[k] <= TARGETS[k] else "missed" for k in TARGETS}
@@ -86,22 +84,17 @@ def readings(step: pd.DataFrame, scaling: pd.DataFrame, seeds: int) -> dict:
         "cost_rot_best": f"{w['rotation_trick'].min():.2f}", "cost_vqp_worst": f"{worst['ours_vs_vqp']:.2f}",
         "cost_matmul_range": f"{mm.min():.3g}–{mm.max():.3g}",
         "cost_rot_target": met["rotation_vs_ste"], "cost_vqp_target": met["ours_vs_vqp"], "cost_seed_target": met["seeds_vs_one"],
-        "cost_claim_verdict": claim(step, scaling)["verdict"],
         "cost_seed_ratio": f"{worst['seeds_vs_one']:.2f}", "cost_seed_saving": f"{seeds / worst['seeds_vs_one']:.1f}",
         "cost_seeds": seeds,
     }
 
 
-def claim(step: pd.DataFrame, scaling: pd.DataFrame) -> dict:
-    """report.claim arguments for the seeds' claim that their rotation adds about 5 % over STE."""
-    worst, w = targets(step, scaling), wide(step)
-    return dict(
-        id="cost-rotation-overhead", source="002 Performance Summary (Computation)",
-        claim="The rotation estimator adds about 5 % computation over STE, a negligible overhead", seed_value="+5 %",
-        measured=f"projection / STE per step: {w['projection'].min():.2f}–{worst['projection_vs_ste']:.2f} over {len(w)} shapes "
-                 "(CPU, 1 thread; machine-dependent)",
-        verdict="holds" if worst["projection_vs_ste"] <= CLAIM_LIMIT else "does not hold",
-        why="holds if the step with the seeds' estimator costs at most 1.05× the STE step at every timed shape", section="cost-overhead")
+def claim_frame(times: pd.DataFrame) -> pd.DataFrame:
+    """The frame of the registry's cost-rotation-overhead: per shape, method and timing round (as seed) the log of the
+    step time, so a paired difference is the log-ratio to STE in the same round (machine-local timings)."""
+    import numpy as np
+
+    return times.assign(seed=times["round"], log_seconds=np.log(times.seconds.to_numpy()))
 
 
 def seed_table(scaling: pd.DataFrame) -> pd.DataFrame:

@@ -25,25 +25,27 @@ def jacobian_values(jac: pd.DataFrame, n_check: int, dims: list[int]) -> dict:
             "geo_jac_err": f"{jac.max_abs_error.max():.1e}", "geo_jac_cross": f"{jac.cross_terms.max():.1e}"}
 
 
-def projection_readings(c: dict, m: int, n: int) -> tuple[dict, dict]:
-    """(glued values, report.claim arguments) from vqlib.geometry.matrix_checks: is the seeds' uuᵀ a rotation?
+def projection_frame(c: dict) -> pd.DataFrame:
+    """The frame the registry's claim geometry-rotation-is-projection is judged on (an exact check, one row): the largest
+    |PᵀP − I| of the seeds' uuᵀ over the sampled pairs, and whether det P > 0 on every pair (a rotation: 0 and 1)."""
+    return pd.DataFrame({"method": ["uuᵀ"], "seed": [0], "orth_error": [float(c["proj_orth"])],
+                         "det_positive": [float(bool(c["proj_det_positive"]))]})
 
-    A rotation is orthogonal with determinant 1: the claim holds only if PᵀP = I (to 1e-6) and det P > 0 on every pair.
-    """
+
+def align_frame(align: pd.DataFrame) -> pd.DataFrame:
+    """The frame of geometry-2d-alignment: the face angle Φ per estimator (as method), state and seed."""
+    return align.assign(method=align.estimator)
+
+
+def projection_readings(c: dict, m: int, n: int) -> dict:
+    """Glued values from vqlib.geometry.matrix_checks (is the seeds' uuᵀ a rotation? judged by vqlib.claims)."""
     ranks = ", ".join(map(str, c["proj_ranks"]))
-    verdict = "holds" if c["proj_orth"] < 1e-6 and c["proj_det_positive"] else "does not hold"
     det = stats.bound_text(c["proj_det"], floor=1e-12)
     values = {"geo_proj_ranks": ranks, "geo_proj_idem": stats.bound_text(c["proj_idem"], floor=1e-12), "geo_proj_det": det,
               "geo_rot_orth": stats.bound_text(c["rot_orth"], floor=1e-12), "geo_rot_det": f"[{c['rot_det_min']:.6f}, {c['rot_det_max']:.6f}]",
               "geo_rot_ranks": ", ".join(map(str, c["rot_ranks"])), "geo_m": m, "geo_n_samples": n,
-              "geo_proj_orth": f"{c['proj_orth']:.3g}", "geo_rot_name_verdict": verdict}
-    claim = {
-        "id": "geometry-rotation-is-projection", "source": "000 §1 and 002 'Theoretical Insight'",
-        "claim": "The 'rotation' estimator, ∂q/∂z = uuᵀ, rotates the gradient (named a rotation, contrasted with STE's I)", "seed_value": "",
-        "measured": f"uuᵀ has rank {ranks} in m = {m}; max |PᵀP − I| = {c['proj_orth']:.3g}; |det| {det}", "verdict": verdict,
-        "why": "a rotation is orthogonal with determinant 1; holds only if PᵀP = I (to 1e-6) and det P > 0 on every sampled pair",
-        "section": "geometry-projection"}
-    return values, claim
+              "geo_proj_orth": f"{c['proj_orth']:.3g}"}
+    return values
 
 
 def kept_table(kept: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -129,11 +131,9 @@ def align_table(align: pd.DataFrame, estimators: list[str], steps: int) -> tuple
     return shown.rename(columns=ALIGN_COLUMNS), numbers
 
 
-def align_readings(align: pd.DataFrame, estimators: list[str]) -> tuple[dict, dict]:
-    """(glued values, report.claim arguments): do the seeds' updates make a smaller face angle than STE's?
-
-    Holds if the paired 95 % CI of the difference (seeds' − STE) lies below 0 in both the untrained and the trained state.
-    """
+def align_readings(align: pd.DataFrame, estimators: list[str]) -> dict:
+    """Glued values: the face angles per state and estimator and the paired difference seeds' − STE (the claim
+    geometry-2d-alignment is judged by vqlib.claims against a random direction's 45°)."""
     values, diffs = {}, {}
     for state in STATES:
         frame = align[align.state == state]
@@ -145,17 +145,8 @@ def align_readings(align: pd.DataFrame, estimators: list[str]) -> tuple[dict, di
             values[f"geo_angle_{state}_{name}"] = stats.mean_ci(frame[frame.estimator == name].face_angle).format()
             values[f"geo_pi_{state}_{name}"] = stats.mean_ci(frame[frame.estimator == name].progress_share).format()
     means = align.groupby(["state", "estimator"]).face_angle.mean()
-    verdict = "holds" if all(d.high < 0 for d in diffs.values()) else "does not hold"
-    values |= {"geo_angle_min": float(means.min()), "geo_angle_max": float(means.max()), "geo_align_verdict": verdict}
-    claim = {
-        "id": "geometry-2d-alignment", "source": "002 §2D Visualization (Validated ✓)",
-        "claim": "Rotation gradients align with Voronoi boundaries (2-D, K = 4)", "seed_value": "qualitative (a figure)",
-        "measured": f"face angle Φ, seeds' estimator − STE: {diffs['generic'].format()}° (untrained, random decoder), "
-                    f"{diffs['trained'].format()}° (after training)", "verdict": verdict,
-        "why": "holds if the seeds' estimator's updates make a smaller angle with the nearest cell face than STE's "
-               "(paired 95 % CI of the difference below 0) both in the generic untrained state and after training",
-        "section": "geometry-2d"}
-    return values, claim
+    values |= {"geo_angle_min": float(means.min()), "geo_angle_max": float(means.max())}
+    return values
 
 
 def trajectories_figure(trajectory: pd.DataFrame, points: pd.DataFrame, estimators: list[str]):

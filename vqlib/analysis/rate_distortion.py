@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 
 from vqlib import rd, stats
+from vqlib.claim_registry import LEAK_LIMIT
 
 #: PCA "loses nothing" if the signal energy it leaves out costs less than this fraction of D(R) (upper 95 % bound).
-LEAK_LIMIT = 0.01
 #: Published optimal N-level quantizer MSEs of N(0, 1): N -> (value, source).
 PUBLISHED = {2: (0.3634, "Max 1960"), 4: (0.1175, "Max 1960"), 8: (0.03454, "Max 1960"),
              16: (0.009497, "commonly cited"), 32: (0.002499, "commonly cited")}
@@ -61,7 +61,7 @@ def _per_axis(rep: pd.DataFrame, column: str) -> np.ndarray:
 
 def reproduction(rep: pd.DataFrame, variances: np.ndarray, wf_sig, K: int) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Per-axis budget of k-means codebooks against reverse water-filling: (shown, numbers, readings)."""
-    axis_mse, spread = _per_axis(rep, "distortion"), _per_axis(rep, "spread")
+    axis_mse, spread, code_var = _per_axis(rep, "distortion"), _per_axis(rep, "spread"), _per_axis(rep, "code_var")
     m = axis_mse.shape[1]
     total = rep.groupby("seed", sort=True).total.first().to_numpy()
     axis_means, spread_means = axis_mse.mean(0), spread.mean(0)
@@ -79,7 +79,8 @@ def reproduction(rep: pd.DataFrame, variances: np.ndarray, wf_sig, K: int) -> tu
         "R(D): distortion Dᵢ": [stats.sig(v) for v in wf_sig.distortions],
         "R(D): reproduction var. λᵢ + σ² − θ": [stats.sig(v) for v in wf_sig.reproduction_variances],
         "k-means: distortion": [stats.mean_ci(axis_mse[:, i]).format() for i in range(m)],
-        "k-means: codebook var.": [stats.mean_ci(spread[:, i]).format() for i in range(m)],
+        "k-means: reproduction var. Var Q(X) (use-weighted)": [stats.mean_ci(spread[:, i]).format() for i in range(m)],
+        "k-means: code-point var. (unweighted)": [stats.mean_ci(code_var[:, i]).format() for i in range(m)],
         "uniform init var. 1/(3K²)": stats.sig(1 / (3 * K**2)),
     })
     numbers = pd.DataFrame({"axis": np.arange(1, m + 1), "variance": variances, "rd_distortion": wf_sig.distortions,
@@ -88,22 +89,18 @@ def reproduction(rep: pd.DataFrame, variances: np.ndarray, wf_sig, K: int) -> tu
     return shown, numbers, readings
 
 
-def pca_claim(pca: pd.DataFrame, dr: float, R: float, R_star: float, n_train: int) -> tuple[dict, dict]:
-    """(readings, report.claim arguments) for the seeds' claim that a PCA encoder is optimal on linear Gaussian data."""
-    rel = pca.leak.to_numpy() / dr
-    max_angle, rel_ci = stats.mean_ci(pca.max_angle), stats.mean_ci(100 * rel)
-    verdict = "holds" if bool(R < R_star and stats.mean_ci(rel).high < LEAK_LIMIT) else "does not hold"
-    readings = {"rd_pca_max_angle": max_angle.format(), "rd_pca_leak": stats.mean_ci(pca.leak).format(),
-                "rd_pca_leak_pct": rel_ci.format(), "rd_n_train": n_train, "rd_leak_limit_pct": 100 * LEAK_LIMIT,
-                "rd_pca_verdict": verdict}
-    claim = dict(
-        id="rd-pca-optimal", source="000 §4 (Linear Gaussian Experiments)",
-        claim="For linear encoders on Gaussian data, PCA initialization is optimal for the encoder", seed_value="",
-        measured=f"R = {R:g} < R* = {R_star:.3g} bits; largest principal angle {max_angle.format()}°; leakage "
-                 f"{rel_ci.format()} % of D(R)", verdict=verdict,
-        why=f"holds if the rate is below R* (noise gets no bits, so the top-m eigenspace is all the optimal code describes) "
-            f"and PCA from {n_train} vectors leaks less than {100 * LEAK_LIMIT:g} % of D(R) (upper 95 % bound)", section="rd-pca")
-    return readings, claim
+def pca_frame(pca: pd.DataFrame, dr: float, R: float, R_star: float) -> pd.DataFrame:
+    """The frame the registry's PCA claims (rd-pca-optimal, init-exact-encoder) are judged on: method "pca", leak_rel =
+    leakage / D(R) per seed, and the premise below_R_star (R < R*: noise gets no bits, so the top-m eigenspace is all the
+    optimal code describes; above R* the claim is not testable here)."""
+    return pca.assign(method="pca", leak_rel=pca.leak / dr, below_R_star=bool(R < R_star))
+
+
+def pca_readings(pca: pd.DataFrame, dr: float, n_train: int) -> dict:
+    """The glued readings of the PCA section: largest principal angle, leakage per vector and as % of D(R)."""
+    return {"rd_pca_max_angle": stats.mean_ci(pca.max_angle).format(), "rd_pca_leak": stats.mean_ci(pca.leak).format(),
+            "rd_pca_leak_pct": stats.mean_ci(100 * pca.leak.to_numpy() / dr).format(), "rd_n_train": n_train,
+            "rd_leak_limit_pct": 100 * LEAK_LIMIT}
 
 
 def _last_digit(printed: float) -> float:
@@ -298,6 +295,20 @@ def random_codes_readings(rc: pd.DataFrame) -> dict:
     return out
 
 
+def allocation_gap(variances, K: int) -> dict:
+    """The greedy level allocation (rd.allocate_levels) against an exhaustive search over every allocation with Π n_i ≤ K:
+    the transform code's exact distortion of each, and how far the greedy one lies above the best (glued values)."""
+    lam = np.asarray(variances, dtype=np.float64)
+    lm = {n: rd.lloyd_max(n).mse if n > 1 else 1.0 for n in range(1, K + 1)}
+
+    def best(i: int, budget: int) -> float:
+        return 0.0 if i == lam.size else min(lam[i] * lm[n] + best(i + 1, budget // n) for n in range(1, budget + 1))
+
+    greedy = rd.transform_coding_distortion(lam, rd.allocate_levels(lam, K))
+    exhaustive = best(0, K)
+    return {"rd_alloc_greedy_gap": f"{100 * (greedy / exhaustive - 1):.2g} %", "rd_alloc_k": lam.size, "rd_alloc_K": K}
+
+
 def transform(rc: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
     """Transform coding's exact distortion against D(R), the sphere bound and the Lloyd codebooks: (shown, readings)."""
     cfg = rc.drop_duplicates(["m", "K"]).set_index(["m", "K"])
@@ -323,4 +334,6 @@ def transform(rc: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
         "rd_tc_gap_range": _range(tc_gap), "rd_tc_gap_k4_K32": f"{tc_gap.get((4, 32), float('nan')):+.2f} dB",
         "rd_lloyd_gain_range": _range(lloyd_vs_start, ".2f"), "rd_lloyd_spread": f"{spread_after.max():.2f} dB",
         "rd_sphere_below": ", ".join(f"k = {mm}, K = {kk}" for mm, kk in below.index) if len(below) else "no configuration here",
+        "rd_sphere_beaten": "; ".join(f"k = {mm}, K = {kk}: {stats.sig(after.loc[(mm, kk)].min() / mm)} < {stats.sig(cfg.loc[(mm, kk), 'sphere_pd'])}"
+                                      for mm, kk in cfg.index if after.loc[(mm, kk)].min() < cfg.loc[(mm, kk), "sphere"]) or "no configuration here",
     }

@@ -1,7 +1,7 @@
 """The real-data chapter (book/realdata.md) from its stored study (vqlib.studies.realdata): derived tables and readings.
 
-Pure pandas/numpy on the study's tables; the verdicts on the seeds' claims (:func:`claims`, unchanged from
-vqlib.realdata) and their comparison with the synthetic testbed's verdicts.
+Pure pandas/numpy on the study's tables; the frame the registry's real-data claims are judged on (:func:`claim_frame`;
+the verdicts come from vqlib.claims) and their comparison with the synthetic testbed's verdicts.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from vqlib import criteria, init, stats
+from vqlib import init, stats
 
 LABELS: dict[str, str] = {
     "ste": "STE",
@@ -51,119 +51,31 @@ SYNTHETIC = {
     "realdata-init-uniform-dead": "init-uniform-dead",
     "realdata-init-theory-dead": "init-theory-dead",
 }
+#: The codebook size at which the synthetic chapter judged a claim, where it is one K (the initialization chapter's
+#: seed table: K = 32): a real-data verdict at another K is not compared with it.
+SYNTHETIC_K = {"realdata-k64-dead": 64, "realdata-init-uniform-dead": 32, "realdata-init-theory-dead": 32}
 
 
-# --- Verdicts on the seeds' claims --------------------------------------------------------------------------
+# --- The frame the registry's real-data claims are judged on (vqlib.claim_registry, realdata-*) -----------------
 
 
-def claims(final: pd.DataFrame, K: int, regime: str, initial: pd.DataFrame | None = None, section: str = "realdata-verdicts") -> list[dict]:
-    """The seeds' estimator and initialization claims re-tested on one regime's final results (one row per slice).
-
-    Returns keyword arguments for vqlib.report.claim, in the order of :data:`SYNTHETIC`. `final` needs the
-    variants ste, projection (and the other estimators present), and ste/<init> for the initializer claims.
-    """
-    f = final.assign(method=final.variant)  # criteria.pair compares by "method": here, the variant
-    out = []
-    ROT = "projection"
-    p_dead, p_mse = criteria.pair(f, "ste", ROT, "dead_codes"), criteria.pair(f, "ste", ROT, "recon_mse")
-    p_perp = criteria.pair(f, "ste", ROT, "perplexity")
-    red = criteria.dead_reduction(f, "ste", ROT)
-    dead_ci = {v: stats.mean_ci(criteria.per_seed(f, v, "dead_codes")) for v in dict.fromkeys(f.variant)}
-    common = {"regime": regime, "section": section}
-    meas_red = f"K={K}: STE {dead_ci['ste'].format()}, rotation {dead_ci[ROT].format()} dead codes of {K}; reduction {criteria.percent(red)}"
-
-    out.append({"id": "realdata-85-fewer-dead", "source": "000 §1; 002 Empirical Evidence",
-                "claim": "Large codebooks (K ≥ 32): 85 % fewer dead codes with rotation than with STE", "seed_value": "85 %",
-                "measured": meas_red, "verdict": at_least(red, 0.85) if K >= 32 else "not testable",
-                "why": "holds if the reduction's 95 % CI lies above 0 and reaches 85 %; does not hold if it lies below 85 %; "
-                       "else (it straddles 0 and reaches 85 %) inconclusive; K ≥ 32 only", **common})
-    out.append({"id": "realdata-k64-dead", "source": "002 Performance Summary",
-                "claim": "Dead codes at K = 64: 25.7 (STE) vs 3.0 (rotation), an 88 % reduction", "seed_value": "25.7 vs 3.0 (88 %)",
-                "measured": meas_red, "verdict": at_least(red, 0.88) if K == 64 else "not testable",
-                "why": "as the 85 % claim with 88 %, at K = 64", **common})
-    rel = p_mse.relative
-    ok = criteria.within(rel, criteria.MSE_MARGIN)
-    straddles = not ok and rel.low < criteria.MSE_MARGIN and rel.high > -criteria.MSE_MARGIN
-    out.append({"id": "realdata-equal-quality", "source": "000 §1; 002 Bottom Line",
-                "claim": "Rotation keeps reconstruction quality equivalent to STE's", "seed_value": "",
-                "measured": f"recon MSE rotation vs STE {criteria.percent(rel)}",
-                "verdict": "holds" if ok else ("inconclusive" if straddles else "does not hold"),
-                "why": f"equivalent means the paired relative MSE difference lies within ±{100 * criteria.MSE_MARGIN:g} %; "
-                       "a CI that straddles the margin is inconclusive", **common})
-    ok = criteria.below(p_dead.difference) and criteria.above(p_perp.difference)
-    against = (criteria.above(p_dead.difference) or criteria.below(p_perp.difference)
-               or criteria.within(p_dead.difference, criteria.DEAD_MARGIN * K))
-    out.append({"id": "realdata-utilization", "source": "000 §1; 002 Bottom Line; 002 Validation Checklist",
-                "claim": "Rotation significantly improves codebook utilization", "seed_value": "",
-                "measured": f"rotation − STE: dead {p_dead.difference.format()}, perplexity {p_perp.difference.format()}",
-                "verdict": "holds" if ok else ("does not hold" if against else "inconclusive"),
-                "why": "holds if rotation has significantly fewer dead codes and a significantly higher perplexity (paired CIs); "
-                       f"does not hold if either differs significantly the other way or the dead codes are equivalent (CI within "
-                       f"±{100 * criteria.DEAD_MARGIN:g} % of K); else inconclusive", **common})
-    ests = [v for v in ("ste", "projection", "rotation_trick", "nsvq", "diveq") if v in dead_ci]
-    diffs = {(a, b): criteria.pair(f, a, b, "dead_codes").difference for i, a in enumerate(ests) for b in ests[i + 1:]}
-    sig = {k: d for k, d in diffs.items() if abs(d.mean) >= criteria.DEAD_MARGIN * K and (criteria.above(d) or criteria.below(d))}
-    top = max(diffs, key=lambda k: abs(diffs[k].mean))
-    equivalent = all(criteria.within(d, criteria.DEAD_MARGIN * K) for d in diffs.values())
-    out.append({"id": "realdata-estimator-matters", "source": "002 Academic Contribution",
-                "claim": "Gradient estimator choice critically affects discrete representation learning", "seed_value": "",
-                "measured": f"{len(sig)} of {len(diffs)} estimator pairs differ by ≥ {100 * criteria.DEAD_MARGIN:g} % of K; largest: "
-                            f"{LABELS[top[1]]} − {LABELS[top[0]]} = {diffs[top].format()} dead codes",
-                "verdict": "holds" if sig else ("does not hold" if equivalent else "inconclusive"),
-                "why": f"holds if some pair of estimators differs significantly in dead codes by at least {100 * criteria.DEAD_MARGIN:g} % of K; "
-                       f"does not hold if every pair is equivalent (CI within ±{100 * criteria.DEAD_MARGIN:g} % of K)", **common})
-    rot = dead_ci[ROT]
-    out.append({"id": "realdata-rec-all-active", "source": "002 Practical Recommendations",
-                "claim": "Use rotation for resource efficiency, when all codes must be active", "seed_value": "",
-                "measured": f"rotation {rot.format()}"
-                            + (f", restart {dead_ci['restart'].format()}" if "restart" in dead_ci else "") + f" dead codes of {K}",
-                "verdict": "holds" if rot.high < 1 else ("does not hold" if rot.low >= 1 else "inconclusive"),
-                "why": "holds if rotation leaves every code active (upper end of its dead-code CI below one code); does not hold "
-                       "if the lower end is at least one code", **common})
-    others = [v for v in ("ste/kmeans", "ste/data_samples") if v in dead_ci]
-    uni = "ste" if f[f.variant == "ste"].init.iloc[0] == "uniform" else "ste/uniform"
-    if others and uni in dead_ci:
-        pairs = {v: criteria.pair(f, v, uni, "dead_codes").difference for v in others}
-        ok = all(criteria.above(d) for d in pairs.values())
-        against = any(d.high <= criteria.DEAD_MARGIN * K for d in pairs.values())
-        meas = f"uniform {dead_ci[uni].format()}; " + "; ".join(f"{v.split('/')[1]} {dead_ci[v].format()} (uniform − it: {d.format()})"
-                                                               for v, d in pairs.items())
-        verdict = "holds" if ok else ("does not hold" if against else "inconclusive")
-        why = ("holds if uniform leaves significantly more dead codes than both the k-means and the data-sample start (paired CIs, "
-               f"STE); does not hold if against one of them uniform's excess is at most {100 * criteria.DEAD_MARGIN:g} % of K (upper CI end)")
-    else:
-        meas, verdict, why = "no uniform/k-means/data-sample runs in this regime", "not testable", "the initializers were not all run"
-    out.append({"id": "realdata-init-uniform-dead", "source": "000 §3 (Codebook Utilization Patterns)",
-                "claim": "Standard uniform initialization causes many dead codes (more than the alternatives)", "seed_value": "",
-                "measured": meas, "verdict": verdict, "why": why, **common})
-    th = "ste/rd_optimal" if "ste/rd_optimal" in dead_ci else None
-    if th is not None:
-        end = dead_ci[th]
-        start = stats.mean_ci(criteria.per_seed(initial.assign(method=initial.variant), th, "dead_codes")) if initial is not None else end
-        ok = end.high <= 5 and start.high <= 5
-        verdict = "holds" if ok else ("does not hold" if end.low > 5 or start.low > 5 else "inconclusive")
-        meas = f"R(D)-optimal start: {start.format()} initially, {end.format()} after training (K = {K})"
-    else:
-        meas, verdict = "no R(D)-optimal runs in this regime", "not testable"
-    out.append({"id": "realdata-init-theory-dead", "source": "000 §3 (Codebook Utilization Patterns)",
-                "claim": "Theory-based (R(D)) initialization: expected 0–5 dead codes", "seed_value": "0–5",
-                "measured": meas, "verdict": verdict, "why": "holds if the upper ends of the dead-code CIs, initial and final, are at most 5; "
-                "does not hold if a lower end exceeds 5", **common})
-    return out
+def claim_frame(final: pd.DataFrame, initial: pd.DataFrame) -> pd.DataFrame:
+    """One regime's final results as the evaluator reads them: method = variant, dead_pct = 100·dead/K, dead_codes_start
+    (the same run's dead codes at step 0), and STE from the regime's own start also as "ste/<init>"."""
+    f = final.assign(method=final.variant, dead_pct=100 * final.dead_codes / final.K)
+    start = initial.drop_duplicates(["variant", "seed"]).set_index(["variant", "seed"]).dead_codes
+    f["dead_codes_start"] = start.reindex(pd.MultiIndex.from_arrays([f.variant, f.seed])).to_numpy()
+    own = f[f.variant == "ste"]
+    alias = own.assign(method="ste/" + own.init.astype(str))
+    return pd.concat([f, alias[~alias.method.isin(f.method)]], ignore_index=True)
 
 
-def at_least(red: stats.Interval, share: float) -> str:
-    """Verdict on "at least `share` fewer": holds if the CI lies above 0 and reaches it, does not hold if it lies below it."""
-    if criteria.above(red) and criteria.reaches(red, share):
-        return "holds"
-    return "does not hold" if red.high < share else "inconclusive"
-
-
-def compare_synthetic(measured: pd.DataFrame, synthetic: pd.DataFrame) -> pd.DataFrame:
+def compare_synthetic(measured: pd.DataFrame, synthetic: pd.DataFrame, K: int) -> pd.DataFrame:
     """Each real-data verdict beside the synthetic-testbed verdict of the same claim (same regime if recorded, else the default).
 
     measured: rows id, regime, verdict; synthetic: collected claims (id, regime, verdict). Adds synthetic_id,
-    synthetic_verdict ("not recorded" where absent) and agreement ("carries over" / "flips" / "—").
+    synthetic_verdict ("not recorded" where absent) and agreement ("carries over" / "flips" / "—"), or "not comparable"
+    where the synthetic chapter judged the claim at another codebook size than the real data's K (:data:`SYNTHETIC_K`).
     """
     rows = []
     for r in measured.itertuples(index=False):
@@ -174,6 +86,9 @@ def compare_synthetic(measured: pd.DataFrame, synthetic: pd.DataFrame) -> pd.Dat
         sv = pick.verdict.iloc[0] if len(pick) else "not recorded"
         decided = {"holds", "does not hold"}
         agree = "carries over" if sv == r.verdict else ("flips" if {sv, r.verdict} <= decided else "—")
+        k_syn = SYNTHETIC_K.get(r.id)
+        if k_syn is not None and k_syn != K:
+            agree = f"not comparable (K = {K} here, {k_syn} there)"
         rows.append({"id": r.id, "regime": r.regime, "verdict": r.verdict, "synthetic_id": sid, "synthetic_verdict": sv, "agreement": agree})
     return pd.DataFrame(rows)
 
@@ -336,9 +251,17 @@ def reductions(finals: Mapping[str, pd.DataFrame], own_init: Mapping[str, str]) 
     rows = []
     for name, final in finals.items():
         f = final[final.init == own_init[name]].assign(method=lambda d: d.variant)
-        rows.append({"regime": name, **{label(v): criteria.percent(criteria.dead_reduction(f, "ste", v))
-                                        for v in dict.fromkeys(f.variant) if v != "ste"}})
+        ste = f[f.variant == "ste"].sort_values("seed").dead_codes.to_numpy()
+        rows.append({"regime": name, **{label(v): _reduction_text(ste, g.sort_values("seed").dead_codes.to_numpy())
+                                        for v, g in f.groupby("variant", sort=False) if v != "ste"}})
     return pd.DataFrame(rows)
+
+
+def _reduction_text(a: np.ndarray, b: np.ndarray) -> str:
+    """1 − mean(b)/mean(a) with its paired BCa interval in %, or why it is undefined (a reference with no dead codes)."""
+    if not a.mean() > 0:
+        return "undefined (STE has no dead codes)"
+    return f"{stats.reduction_bca(a, b).ci.scaled(100).format()} %"
 
 
 def reduction_values(red: pd.DataFrame) -> dict[str, str]:
@@ -353,10 +276,12 @@ def comparison_values(comparison: pd.DataFrame) -> dict[str, Any]:
     counts = comparison.agreement.value_counts()
     flips = comparison[comparison.agreement == "flips"]
     same = comparison[comparison.agreement == "carries over"]
-    other = comparison[~comparison.agreement.isin(["carries over", "flips"])]
+    apart = comparison.agreement.str.startswith("not comparable")
+    other = comparison[~comparison.agreement.isin(["carries over", "flips"]) & ~apart]
     return {
         "n_claims": len(comparison), "n_carry": int(counts.get("carries over", 0)), "n_flip": int(counts.get("flips", 0)),
-        "n_other": int(len(comparison) - counts.get("carries over", 0) - counts.get("flips", 0)),
+        "n_other": len(other), "n_apart": int(apart.sum()),
+        "apart": "; ".join(f"{r.id} in {r.regime} ({r.agreement})" for r in comparison[apart].itertuples()) or "none",
         "flips": "; ".join(f"{r.id} in {r.regime} (synthetic: {r.synthetic_verdict}; real: {r.verdict})" for r in flips.itertuples()) or "none",
         "carry": "; ".join(f"{r.id} in {r.regime} ({r.verdict})" for r in same.itertuples()) or "none",
         "other": "; ".join(f"{r.id} in {r.regime} (synthetic: {r.synthetic_verdict}; real: {r.verdict})" for r in other.itertuples()) or "none",

@@ -17,7 +17,8 @@ SEED_TABLE = {
     "pca_lloyd": ("2.4893", "99.0 %"),
 }
 #: The seeds' testbed claims, in the order the chapter lists them, with the short names of their glued values.
-CLAIMS = {"testbed-equal-mse": "equal", "testbed-manual-ste": "manual", "testbed-usage": "usage", "testbed-pca-lloyd": "pca"}
+CLAIMS = {"testbed-equal-mse": "equal", "testbed-manual-ste": "manual", "testbed-usage": "usage", "testbed-pca-lloyd": "pca",
+          "init-only-codebook": "only"}
 NAMES = {**LABELS, "pca_lloyd": "PCA + Lloyd"}
 FINAL_COLUMNS = {"recon_mse": "recon MSE (per coord.)", "sq_error": "error per vector", "excess_sq_error": "excess over floor",
                  "usage_pct": "code usage (%)", "dead_codes": "dead codes", "z_norm": "‖z‖", "gap_db": "gap to D(R) (dB)"}

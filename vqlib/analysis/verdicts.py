@@ -1,7 +1,7 @@
 """What book/verdicts.md builds from the claims collected out of the other chapters' executed notebooks.
 
 The chapter collects the records (vqlib.report.collect_claims) and records its own claims (report.claim); these
-functions state the claims no experiment can decide, derive the two summary claims, and build the tables, the
+functions record the registry's claims no experiment can decide, derive the two summary claims, and build the tables, the
 readings for the prose and the robustness map. The verdict logic itself stays in vqlib.claims.
 """
 
@@ -10,37 +10,17 @@ from __future__ import annotations
 import pandas as pd
 
 from vqlib import claims, report
+from vqlib.claim_registry import UNTESTABLE
 
-#: (id, source, the seed's words, why no experiment here can decide it)
-UNTESTABLE = [
-    ("verdicts-optimal-transport", "002 Theoretical Insight; 002 Key Paper Points 2",
-     "Rotation approximates a Wasserstein gradient flow (\"theoretical connection to optimal transport\")",
-     "the seeds name no flow, measure or metric and give no derivation, so there is no statement to measure"),
-    ("verdicts-manifold", "002 Theoretical Insight", "Manifold optimization: rotation respects the assignment manifold",
-     "assignments are discrete and the seeds define no manifold or notion of respecting it"),
-    ("verdicts-hierarchical", "002 Practical Recommendations", "Use rotation for hierarchical VQ (multiple quantization levels)",
-     "the book builds no hierarchical (multi-level) quantizer"),
-    ("verdicts-prototyping", "002 Practical Recommendations", "Stick with STE when prototyping: simplicity matters",
-     "a judgement about development effort, not a property of the trained models"),
-    ("verdicts-legacy", "002 Practical Recommendations", "Stick with STE in legacy systems, to keep compatibility",
-     "a statement about existing software, not about training"),
-    ("verdicts-first-comparison", "002 Key Paper Points 1", "First systematic comparison of VQ gradient estimators",
-     "a claim about the literature; no experiment can decide it"),
-    ("verdicts-focus-ste", "000 Implications (What to Simplify)", "Focus on one estimator: use standard STE (simpler, well-understood)",
-     "a decision about the project's scope; the estimator chapters give the measurements it can rest on"),
-    ("verdicts-research-value", "000 Updated Research Focus",
-     ("R(D) initialization is more principled, more interpretable and more impactful (initialization affects all VQ-VAE variants)"),
-     "judgements of research value, not measurable properties"),
-]
 #: Colours of the robustness map, by verdict ("" : not evaluated in that regime).
 COLORS = {"holds": "#4daf4a", "does not hold": "#e41a1c", "inconclusive": "#ffbf00", "not testable": "#bbbbbb",
           "not applicable": "#9ecae1", "": "#ffffff"}
 
 
-def untestable_claims() -> list[dict]:
-    """report.claim arguments for every claim of :data:`UNTESTABLE`."""
-    return [dict(id=i, source=src, claim=text, seed_value="", measured=f"not measured: {why}", verdict="not testable", why=why,
-                 section="verdicts-untestable") for i, src, text, why in UNTESTABLE]
+def untestable_claims() -> list:
+    """The registry's claims no experiment here can decide (claim_registry.UNTESTABLE), recorded by vqlib.claims as "not
+    testable" with their reason: the report.Claim records."""
+    return [claims.record(claims.CLAIMS[i], pd.DataFrame()).record for i, *_ in UNTESTABLE]
 
 
 def _all_hold(id: str, source: str, text: str, subset: pd.DataFrame, measured: str, why: str) -> dict:
@@ -85,7 +65,7 @@ def readings(table: pd.DataFrame, regime_grid: pd.DataFrame, n_chapters: int) ->
     # Only claims judged in the seeds' budget and at least one other regime can be a budget artefact, robust or
     # never holding: a claim run in one regime says nothing about the setting.
     evaluated = grid.isin(["holds", "does not hold", "inconclusive"])
-    spans = [c for c in grid.index if grid.loc[c, first] != "" and evaluated.loc[c].sum() >= 2]
+    spans = [c for c in grid.index if evaluated.loc[c, first] and evaluated.loc[c].sum() >= 2]
     artifacts = [c for c in spans if grid.loc[c, first] != "holds" and (grid.loc[c] == "holds").any()]
     robust = [c for c in spans if (grid.loc[c][evaluated.loc[c]] == "holds").all()]
     never = [c for c in spans if (grid.loc[c][evaluated.loc[c]] == "does not hold").all()]
@@ -125,6 +105,20 @@ def _cut(text: str, n: int = 60) -> str:
     return text if len(text) <= n else text[: n - 1].rstrip() + "…"
 
 
+def forest_figure(table: pd.DataFrame, regime_grid: pd.DataFrame):
+    """vqlib.plotting.forest over the registered claims judged in at least two regimes with an interval: one panel per
+    claim, titled with its short label and unit."""
+    from vqlib import plotting
+
+    regimes = [c for c in regime_grid.columns if c != "holds in"]
+    judged = table[table.regime.isin(regimes) & table.id.isin(claims.CLAIMS)]
+    judged = judged[pd.to_numeric(judged.get("effect"), errors="coerce").notna()]
+    judged = judged.assign(two_sided=[claims.CLAIMS[c].sidedness == "two-sided" for c in judged.id])
+    ids = [c for c in regime_grid.index if judged[judged.id == c].regime.nunique() >= 2]
+    labels = {c: claims.CLAIMS[c].label + (f" ({claims.CLAIMS[c].unit.strip()})" if claims.CLAIMS[c].unit else "") for c in ids}
+    return plotting.forest(judged.astype({"effect": float, "low": float, "high": float, "margin": float}), ids, regimes, labels)
+
+
 def shown(table: pd.DataFrame) -> pd.DataFrame:
     """The verdict table as displayed: one row per verdict, linked to the section that measured it."""
     return pd.DataFrame({
@@ -136,6 +130,8 @@ def shown(table: pd.DataFrame) -> pd.DataFrame:
         "measured (95 % CI)": table.measured,
         "verdict": "**" + table.verdict + "**",
         "after Holm": table.verdict_holm,
+        "reading: rotation trick in place of the seeds' rotation": table.get("reading_rt", pd.Series("", index=table.index))
+        .fillna("").replace("", "–"),
         "criterion": table.why,
         "where": ["{ref}`" + sec + "`" if sec.replace("-", "_") == ch else "{doc}`" + ch + "`, {ref}`" + sec + "`"
                   for ch, sec in zip(table.chapter, table.section)],

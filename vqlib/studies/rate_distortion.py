@@ -3,7 +3,8 @@
 One task per part of the chapter, each with only the parameters that part depends on (so changing, say,
 `lloyd_iters` recomputes the random-codebook part alone), each giving one table named after its part:
 
-- reproduction: k-means codebooks of the testbed's m-dimensional signal, per-axis distortion and spread;
+- reproduction: k-means codebooks of the testbed's m-dimensional signal, per-axis distortion, use-weighted spread and the
+  unweighted variance of the code points;
 - pca: the PCA encoder of the testbed estimated from n_train vectors, principal angles and signal leakage;
 - kmeans: k-means on N(0, I_d) against D(R) (and, in 1-D, against Lloyd–Max on the exact density);
 - random_codes: codebooks drawn i.i.d. from three densities, before and after Lloyd, beside the closed forms.
@@ -57,11 +58,12 @@ def reproduction(seeds: int, seed: int, m: int, K: int, sigma: float, lambda_1: 
     z_eval = torch.randn(seeds, n_eval, m, generator=gen, dtype=torch.float64) * std
     cb = init.kmeans(z_train, K, kmeans_iters, seed=seed + 1)
     q_eval = quantize.lookup(cb, quantize.assign(z_eval, cb))
-    spread = q_eval.var(1)  # (S, m): variance of the reproduction on each axis
+    spread = q_eval.var(1)  # (S, m): variance of the reproduction on each axis (use-weighted: Var Q(X))
+    code_var = cb.var(1, unbiased=False)  # (S, m): variance of the K code points themselves (each code counted once)
     axis_mse = (z_eval - q_eval).pow(2).mean(1)  # (S, m)
     return pd.DataFrame({
         "seed": np.repeat(np.arange(seeds), m), "axis": np.tile(np.arange(1, m + 1), seeds),
-        "distortion": axis_mse.reshape(-1).numpy(), "spread": spread.reshape(-1).numpy(),
+        "distortion": axis_mse.reshape(-1).numpy(), "spread": spread.reshape(-1).numpy(), "code_var": code_var.reshape(-1).numpy(),
         "total": axis_mse.sum(-1).repeat_interleave(m).numpy(),  # the seed's distortion per vector, summed as before
     })
 

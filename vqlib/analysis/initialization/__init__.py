@@ -1,15 +1,12 @@
 """What book/initialization.md derives from the stored initialization study (no training here): per-seed readings
-(common), the regime comparison (regimes), and the seeds' table, the uniform scale, theory starts and β (seeds)."""
+(common), the regime comparison (regimes), the seeds' table, the uniform scale, theory starts and β (seeds), and the
+frames the registry's claims are judged on (frames)."""
 
 from vqlib.analysis.initialization.common import (  # noqa: F401
     BETA_MARGIN,
     FX,
     LN,
     SEED_RANGES,
-    SRC_BETA,
-    SRC_FOCUS,
-    SRC_TABLE,
-    beats,
     curves_figure,
     fixed_curves,
     invariance_table,
@@ -20,27 +17,32 @@ from vqlib.analysis.initialization.common import (  # noqa: F401
     per_seed,
     settle_steps,
     start_end,
-    within_margin,
+)
+from vqlib.analysis.initialization.frames import (  # noqa: F401
+    beta_frame,
+    regime_frame,
+    scale_frame,
+    seed_table_frame,
+    setting_frame,
 )
 from vqlib.analysis.initialization.regimes import (  # noqa: F401
-    hypothesis_verdict,
-    regime_claims,
     regime_table,
+    regime_values,
     regimes_figure,
     step0_table,
     trained_table,
 )
 from vqlib.analysis.initialization.seeds import (  # noqa: F401
     best_readings,
-    beta_claims,
     beta_final,
     beta_table,
+    beta_values,
     readings_table,
     root_cause,
     scale_figure,
     scale_sweep,
     seed_side_table,
-    seed_table_claims,
-    theory_claim,
+    seed_table_values,
+    theory_values,
     utilization_readings,
 )

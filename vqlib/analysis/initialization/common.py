@@ -1,5 +1,5 @@
 """What book/initialization.md derives from the stored initialization study: per-seed readings, tables, figures,
-glued values and the claim records it hands to the registry (no training here)."""
+glued values and the frames the registry's claims are judged on (frames; no training here)."""
 
 from __future__ import annotations
 
@@ -7,21 +7,13 @@ import numpy as np
 import pandas as pd
 
 from vqlib import rd, stats
+from vqlib.claim_registry import BETA_MARGIN, INIT_SEED_RANGES  # noqa: F401 - read by the chapter
 from vqlib.init import LABELS
 from vqlib.studies.initialization import start_end
 
 FX, LN = "fixed PCA encoder", "learned encoder"
-#: seed document 000, §3 "Codebook Utilization Patterns" (K = 32): (initial, final) dead codes.
-SEED_RANGES = {
-    "uniform": ((100, 150), (20, 50)),
-    "kmeans": ((10, 30), (5, 15)),
-    "rd_optimal": ((0, 5), (0, 5)),
-}
-SRC_TABLE = "000 §3 (Codebook Utilization Patterns)"
-SRC_FOCUS = "000 (Updated Research Focus; What to Keep 1; What to Simplify 3)"
-SRC_BETA = "000 §2 (Commitment Loss Sensitivity)"
-#: The margin of the β-robustness claim (relative change of the distortion against the reference β).
-BETA_MARGIN = 0.05
+#: seed document 000, §3 "Codebook Utilization Patterns" (K = 32): (initial, final) dead codes (written in the registry).
+SEED_RANGES = INIT_SEED_RANGES
 
 
 # --- generic readings ---------------------------------------------------------------------------------------
@@ -43,39 +35,6 @@ def settle_steps(history: pd.DataFrame, column: str, by: list[str], db: float = 
         settle = steps[0] if last_off.size == 0 else steps[last_off[-1] + 1]
         rows.append((*key, int(settle)))
     return pd.DataFrame(rows, columns=by + ["seed", "settle_step"])
-
-
-def beats(a, b, margin: float) -> tuple[str, stats.Interval]:
-    """Verdict on "a beats b" from paired per-seed distortions: the CI of the relative difference (a − b)/b vs −margin.
-
-    holds: the whole 95 % CI lies below −margin (a lower by more than the margin); does not hold: the whole CI
-    lies above −margin; inconclusive: the CI contains −margin; not testable: fewer than two seeds.
-    """
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    if a.size < 2 or a.size != b.size:
-        return "not testable", stats.Interval(float("nan"), float("nan"), float("nan"), int(a.size))
-    rel = stats.paired(b, a).relative
-    if rel.high < -margin:
-        return "holds", rel
-    if rel.low > -margin:
-        return "does not hold", rel
-    return "inconclusive", rel
-
-
-def within_margin(a, b, margin: float) -> tuple[str, stats.Interval]:
-    """Verdict on "a is as good as b" (a within `margin` above b): paired relative CI of (a − b)/b against +margin.
-
-    holds: the whole CI lies below +margin; does not hold: the whole CI lies above it; inconclusive otherwise.
-    """
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    if a.size < 2 or a.size != b.size:
-        return "not testable", stats.Interval(float("nan"), float("nan"), float("nan"), int(a.size))
-    rel = stats.paired(b, a).relative
-    if rel.high < margin:
-        return "holds", rel
-    if rel.low > margin:
-        return "does not hold", rel
-    return "inconclusive", rel
 
 
 def _rel(ci) -> str:
