@@ -188,3 +188,21 @@ def test_regime_recipe_scales_learning_rates_and_budget():
 def test_regimes_must_not_repeat(small_tb):
     with pytest.raises(ValueError, match="regimes must not repeat"):
         common.regime_grids([small_tb], 8, ["ste"], [0.25], ["ema", "ema"], 2, 64, 1e-3, 0)
+
+
+def test_the_chapter_regimes_table_is_what_each_chapter_runs():
+    """vqlib.regimes.CHAPTER_REGIMES (shown in the book) states each chapter's `regimes` default, in order, with a reason."""
+    from vqlib.runner import chapters
+
+    for name, (names, why) in regimes.CHAPTER_REGIMES.items():
+        defaults = chapters.chapter_defaults(chapters.read_chapter(chapters.ROOT / "book" / f"{name}.md"))
+        assert tuple(defaults["regimes"]) == names, name
+        assert why and all(r in regimes.REGIMES for r in names)
+
+
+def test_every_regime_states_its_whole_recipe():
+    for r in regimes.REGIMES.values():
+        row = r.as_row()
+        assert {"optimizer", "lr", "codebook_lr", "codebook_update", "init", "form", "stop_rule"} <= set(row) and r.summary
+        assert row["stop_rule"].startswith("per slice" if r.converge else "fixed budget")
+        assert r.form in regimes.FORMS
