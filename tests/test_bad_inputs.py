@@ -113,6 +113,11 @@ LIBRARY = [
     ("init-n_curve-above-n_eval", lambda: _init_check(n_curve=500, n_eval=400), ValueError, ["n_curve must be at most n_eval = 400", "got n_curve = 500"]),
     ("claim-methods-commitment-noise", lambda: params.check({"collapse_scale": 0.01, "regimes": ["ema"], "methods": ["ste", "rotation_trick"]}),
      ValueError, ["methods must include 'ste', 'projection'", "without 'projection'"]),
+    ("cosine-with-restart", lambda: params.check({"K": 32, "methods": ["ste", "projection", "restart"], "regimes": ["seeds-budget", "cosine"]}),
+     ValueError, ["reparameterize the codebook", "restart"]),
+    ("converged-on-mixture", lambda: params.check({"K": 32, "n_clusters": 8, "methods": ["ste", "projection"], "regimes": ["converged"]}),
+     ValueError, ["validation set"]),
+    ("unknown-regime-ema-dat", lambda: params.check({"regimes": ["ema-dat"]}), ValueError, ["ema-data"]),
     ("claim-methods-convergence", lambda: params.check({"K_list": [16], "regimes": ["ema"], "methods": ["projection", "rotation_trick"]}),
      ValueError, ["methods must include 'ste', 'projection', 'rotation_trick'", "without 'ste'"]),
 ]

@@ -21,7 +21,7 @@ CN = {"seeds": 3, "seed": 0, "D": 16, "m": 3, "K": 8, "steps": 20, "batch_size":
           "methods": ["ste", "projection"], "regimes": ["seeds-budget", "ema"], "restart_window": 50}
 CV = {"seeds": 3, "seed": 0, "D": 16, "m": 3, "K_list": [8, 16], "steps": 20, "batch_size": 64, "lr": 1e-3, "beta": 0.25, "sigma": 0.1, "lambda_1": 4.0,
           "decay": 0.5, "n_train": 600, "n_eval": 200, "eval_every": 10, "lloyd_iters": 3, "methods": ["ste", "projection", "rotation_trick"],
-          "regimes": ["seeds-budget", "codebook-lr"], "restart_window": 50, "timing_steps": 2, "timing_repeats": 2}
+          "regimes": ["seeds-budget", "codebook-lr", "converged"], "restart_window": 50, "timing_steps": 2, "timing_repeats": 2}
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +119,9 @@ def test_convergence_task_equals_the_chapters_one_grid_per_k(cv_res):
                         CV["eval_every"], CV["restart_window"])
     h = cv_res["history"]
     for r, run in runs.items():
-        pd.testing.assert_frame_equal(h[(h.K == 16) & (h.regime == r)].drop(columns="K").reset_index(drop=True), run.history)
+        ours = h[(h.K == 16) & (h.regime == r)].drop(columns="K").reset_index(drop=True)
+        assert ours.drop(columns=run.history.columns).isna().all().all()  # only the converged regime has val_excess
+        pd.testing.assert_frame_equal(ours[run.history.columns], run.history)
 
 
 def test_time_methods_times_every_method(small_tb):
@@ -153,3 +155,13 @@ def test_recovery_and_steps_to_target_on_a_handmade_history():
     spd = aconv.steps_to_target(h, "ste", 1.5).set_index("method")
     assert spd.loc["ste", "steps_to_target"] == 10 and spd.loc["projection", "steps_to_target"] == 20
     assert spd.reached.all()
+
+
+def test_convergence_final_has_each_converged_slices_stop_and_the_readings_state_the_share(cv_res):
+    f = cv_res["final"]
+    conv = f[f.regime == "converged"]
+    cap = regime_grids.__globals__["regime_recipe"]("converged", CV["steps"], CV["lr"]).steps
+    assert conv.stop_step.notna().all() and (conv.stop_step <= cap).all() and f[f.regime != "converged"].stop_step.isna().all()
+    share = {K: 100 * g.met_rule.astype(bool).mean() for K, g in conv.groupby("K")}
+    text = aconv.readings(cv_res["history"], CV["regimes"], CV["K_list"], CV["steps"], CV["lr"], f)["conv_met_share"]
+    assert text == ", ".join(f"{v:.0f} % at K = {K}" for K, v in share.items())

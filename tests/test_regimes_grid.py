@@ -83,25 +83,103 @@ def test_ema_grid_moves_live_codes_to_their_cluster_means(small_tb):
     assert (gains["seeds-budget"] > 3 * gains["ema"]).all(), gains
 
 
-def test_converged_regime_stops_by_its_rule_between_the_budget_and_the_cap(small_tb):
-    every = regimes.CONVERGE_EVERY
-    run = common.regime_grids([small_tb], 8, ["ste"], [0.25], ["converged"], 500, 64, 1e-3, 0, eval_every=every)["converged"]
-    cap = common.regime_recipe("converged", 500).steps
-    assert cap == regimes.get("converged").steps
-    assert 500 <= run.steps_run <= cap and run.steps_run % every == 0
-    obj = run.history.groupby("step").objective.mean()
-    assert obj.index.max() == run.steps_run
-    gain = -(obj.diff() / obj.shift())  # relative improvement over the last `every` steps, at each check
-    later = gain[(gain.index >= 500)]
-    assert (later.iloc[:-1] >= regimes.CONVERGE_TOL).all()  # it did not stop while still improving
-    if run.steps_run < cap:
-        assert later.iloc[-1] < regimes.CONVERGE_TOL  # and stopped when it no longer was
+@pytest.fixture(scope="module")
+def converged_runs(small_tb):
+    """The converged regime with a short window and a loose tolerance (so the rule fires in a small test), lr 1e-2."""
+    mp = pytest.MonkeyPatch()
+    mp.setattr(regimes, "CONVERGE_WINDOW", 500)
+    mp.setattr(regimes, "CONVERGE_TOL", 0.01)
+    try:
+        both = common.regime_grids([small_tb], 8, ["ste", "rotation_trick"], [0.25], ["converged"], 50, 64, 1e-2, 0, eval_every=250)
+        alone = common.regime_grids([small_tb], 8, ["ste"], [0.25], ["converged"], 50, 64, 1e-2, 0, eval_every=250)
+    finally:
+        mp.undo()
+    return both["converged"], alone["converged"]
+
+
+def test_converged_regime_stops_each_slice_by_its_own_validation_rule(converged_runs):
+    run, _ = converged_runs
+    every, window, tol, cap = regimes.CONVERGE_EVERY, 500, 0.01, common.regime_recipe("converged", 50).steps
+    assert cap == 2000 and run.met_rule.any() and run.steps_run == int(run.stop_step.max())
+    assert len(set(run.stop_step.tolist())) > 1  # slices stop at their own steps, not when an average flattens
+    for sl in run.slices.itertuples():
+        h = run.history[(run.history.method == sl.method) & (run.history.seed == sl.seed)].set_index("step")
+        best = h.val_excess.cummin()
+        for t in range(max(50, window), int(sl.stop_step) + 1, every):
+            gain = best[t - window] - best[t]
+            if t < sl.stop_step:
+                assert gain >= tol * best[t - window], (sl, t)  # it did not stop while its validation error still fell
+            elif sl.met_rule:
+                assert gain < tol * best[t - window], (sl, t)  # and stopped when it no longer did
+        if not sl.met_rule:
+            assert sl.stop_step == run.steps_run
+        after = h.loc[h.index >= sl.stop_step, ["sq_error", "val_excess", "dead_codes", "z_norm"]]
+        assert (after == after.iloc[0]).all().all(), sl  # frozen: nothing moves after the stop, Adam's momentum included
+
+
+def test_a_converged_slice_does_not_depend_on_the_slices_beside_it(converged_runs):
+    both, alone = converged_runs
+    ste = both.slices.method == "ste"
+    np.testing.assert_array_equal(both.stop_step.numpy()[ste.to_numpy()], alone.stop_step.numpy())
+    f = both.final
+    np.testing.assert_allclose(f[f.method == "ste"].sq_error.to_numpy(), alone.final.sq_error.to_numpy(), rtol=1e-5)
+
+
+def test_the_stop_rule_reads_a_validation_set_not_the_evaluation_set(small_tb):
+    import dataclasses
+
+    with pytest.raises(ValueError, match="validation"):
+        common.regime_grids([dataclasses.replace(small_tb, x_val=None)], 8, ["ste"], [0.25], ["converged"], 2, 64, 1e-3, 0)
+    assert small_tb.x_val.shape == small_tb.x_eval.shape and not torch.equal(small_tb.x_val, small_tb.x_eval)
+    again = common.testbed_data(3, 16, 3, 0.1, 4.0, 0.5, 2000, 500, 0, torch.device("cpu"), n_val=0)
+    assert again.x_val is None and torch.equal(again.x_train, small_tb.x_train) and torch.equal(again.x_eval, small_tb.x_eval)
+
+
+def test_observing_the_rule_trains_every_slice_to_the_cap(small_tb, monkeypatch):
+    monkeypatch.setattr(regimes, "CONVERGE_WINDOW", 500)
+    monkeypatch.setattr(regimes, "CONVERGE_TOL", 0.01)
+    run = common.regime_grids([small_tb], 8, ["ste"], [0.25], ["converged"], 50, 64, 1e-2, 0, eval_every=250, observe=True)["converged"]
+    assert run.steps_run == 2000 and run.met_rule.any()
+    h = run.history.groupby("step").sq_error.apply(list)
+    stopped = int(run.stop_step[run.met_rule].min())
+    assert h[2000] != h[stopped]  # nothing was frozen
+
+
+@pytest.mark.parametrize("name", ["affine", "cosine"])
+def test_codebook_forms(small_tb, name):
+    run = common.regime_grids([small_tb], 8, ["ste", "rotation_trick"], [0.25], [name], 30, 64, 1e-3, 0)[name]
+    model = run.model
+    cb = grid.codebook_of(model)
+    if name == "affine":
+        assert model.affine_mean.shape == (6, 1, 3) and not torch.equal(model.affine_mean, torch.zeros_like(model.affine_mean))
+        torch.testing.assert_close(cb, model.affine_mean + model.affine_scale * model.codebook)
+    else:
+        torch.testing.assert_close(cb.norm(dim=-1), torch.ones(6, 8))
+    plain = common.regime_grids([small_tb], 8, ["ste", "rotation_trick"], [0.25], ["seeds-budget"], 30, 64, 1e-3, 0)["seeds-budget"]
+    assert not np.allclose(run.final.sq_error, plain.final.sq_error)
+    with pytest.raises(ValueError, match="form"):
+        common.regime_grids([small_tb], 8, ["restart"], [0.25], [name], 2, 64, 1e-3, 0)
+
+
+def test_affine_parameters_learn_at_the_codebook_rate(monkeypatch, small_tb):
+    run, regime, opt = _captured_groups(monkeypatch, small_tb, "affine")
+    rest, cb = opt.param_groups
+    assert {id(p) for p in cb["params"]} == {id(run.model.codebook), id(run.model.affine_mean), id(run.model.affine_scale)}
+    assert cb["lr"] == regime.codebook_lr
+
+
+def test_ema_data_starts_at_data_scale(small_tb):
+    """Its first codebook is K encoded training vectors: the latent distortion at step 0 is a fraction of the uniform start's."""
+    start = {name: common.regime_grids([small_tb], 8, ["ste"], [0.25], [name], 1, 64, 1e-3, 0)[name].history.query("step == 0")
+             for name in ("ema-data", "ema")}
+    assert (start["ema-data"].latent_distortion.to_numpy() < 0.5 * start["ema"].latent_distortion.to_numpy()).all()
+    assert regimes.get("ema-data").codebook_update == "ema" and regimes.get("ema-data").init == "data_samples"
 
 
 def test_regime_recipe_scales_learning_rates_and_budget():
     r = common.regime_recipe("sgd", steps=50, lr=2e-3)
     assert r.lr == pytest.approx(2e-2) and r.codebook_lr == pytest.approx(2e-2) and r.steps == 50
-    assert common.regime_recipe("converged", steps=50).steps == 500
+    assert common.regime_recipe("converged", steps=50).steps == 2000
     assert common.regime_recipe("ema") == regimes.get("ema")
     with pytest.raises(ValueError, match="regime"):
         common.regime_recipe("adamw")
@@ -110,3 +188,21 @@ def test_regime_recipe_scales_learning_rates_and_budget():
 def test_regimes_must_not_repeat(small_tb):
     with pytest.raises(ValueError, match="regimes must not repeat"):
         common.regime_grids([small_tb], 8, ["ste"], [0.25], ["ema", "ema"], 2, 64, 1e-3, 0)
+
+
+def test_the_chapter_regimes_table_is_what_each_chapter_runs():
+    """vqlib.regimes.CHAPTER_REGIMES (shown in the book) states each chapter's `regimes` default, in order, with a reason."""
+    from vqlib.runner import chapters
+
+    for name, (names, why) in regimes.CHAPTER_REGIMES.items():
+        defaults = chapters.chapter_defaults(chapters.read_chapter(chapters.ROOT / "book" / f"{name}.md"))
+        assert tuple(defaults["regimes"]) == names, name
+        assert why and all(r in regimes.REGIMES for r in names)
+
+
+def test_every_regime_states_its_whole_recipe():
+    for r in regimes.REGIMES.values():
+        row = r.as_row()
+        assert {"optimizer", "lr", "codebook_lr", "codebook_update", "init", "form", "stop_rule"} <= set(row) and r.summary
+        assert row["stop_rule"].startswith("per slice" if r.converge else "fixed budget")
+        assert r.form in regimes.FORMS

@@ -12,14 +12,15 @@ from vqlib.studies import testbed as study
 
 TINY = {"seeds": 3, "seed": 0, "D": 8, "m": 2, "K": 4, "steps": 4, "batch_size": 32, "lr": 1e-3, "beta": 0.25, "sigma": 0.1,
         "lambda_1": 4.0, "decay": 0.5, "n_train": 300, "n_eval": 200, "eval_every": 2, "kmeans_iters": 3,
-        "estimators": ["ste", "projection", "ste_manual"], "regimes": ["seeds-budget", "ema"]}
+        "estimators": ["ste", "projection", "ste_manual"], "regimes": ["seeds-budget", "ema", "converged", "cosine"]}
 
 
 @pytest.fixture(scope="module")
 def tables():
     torch.set_num_threads(1)
     parts = [study.compute(t, torch.device("cpu")) for t in study.tasks(TINY)]
-    return {name: pd.concat([p[name] for p in parts], ignore_index=True) for name in parts[0]}
+    names = dict.fromkeys(n for p in parts for n in p)  # a converging regime adds the to_cap table (vqlib.results.load alike)
+    return {name: pd.concat([p[name] for p in parts if name in p], ignore_index=True) for name in names}
 
 
 def test_tasks_are_one_per_regime_with_the_chapter_parameters():
@@ -63,9 +64,34 @@ def test_chapter_readings_run_on_the_tiny_tables(tables):
     values = analysis.claim_values(outcomes, f, TINY["estimators"], regimes)
     assert values["testbed_first_regime"] == regimes[0] and values["testbed_ste_manual_gap"] == "0.0e+00"  # identical gradients
     assert len(analysis.claims_table(outcomes, regimes)) == len(analysis.CLAIMS)
-    assert analysis.steps_run(tables["steps_run"]) == {r: TINY["steps"] for r in regimes}
+    cap = common.regime_recipe("converged", TINY["steps"]).steps
+    assert analysis.steps_run(tables["steps_run"]) == {r: cap if r == "converged" else TINY["steps"] for r in regimes}
+    assert analysis.met_shares(tables["steps_run"]) == {"converged": 0.0}  # a cap of 160 steps: no check ever ran
+    stops = analysis.stops_table(f, TINY["estimators"])
+    assert list(stops.regime.unique()) == ["converged"] and (stops.slices == TINY["seeds"]).all()
+    shown, worst = analysis.to_cap_table(tables["to_cap"])
+    assert len(shown) == len(TINY["estimators"]) and worst == 0.0  # stopped at the cap: nothing to train on
     b = rd.gaussian_dr([4.0 + 0.01, 2.0 + 0.01] + [0.01] * 6, rd.bits(TINY["K"]))
     assert analysis.curves_figure(f, tables["history"], TINY["estimators"], regimes, b, TINY["K"]) is not None
+
+
+def test_converged_rows_carry_their_stop_steps_and_the_check_reads_its_own_run(tables):
+    f = tables["final"]
+    conv = f[(f.regime == "converged") & (f.method != "pca_lloyd")]
+    cap = common.regime_recipe("converged", TINY["steps"]).steps
+    assert (conv.stop_step == cap).all() and not conv.met_rule.astype(bool).any()
+    assert f[f.regime != "converged"].stop_step.isna().all()
+    t = tables["to_cap"]
+    assert len(t) == min(study.CHECK_SEEDS, TINY["seeds"]) * len(TINY["estimators"]) and (t.cap == cap).all()
+    np.testing.assert_allclose(t.excess_cap, t.sq_error_cap - metrics.noise_floor(TINY["D"], TINY["m"], TINY["sigma"]))
+
+
+def test_to_cap_table_reports_the_change_of_the_mean_error():
+    t = pd.DataFrame({"regime": "converged", "method": ["ste", "ste"], "seed": [0, 1], "met_rule": [True, False],
+                      "sq_error_stop": [1.0, 3.0], "sq_error_cap": [1.0, 2.96], "excess_stop": [0.5, 2.5], "excess_cap": [0.5, 2.46]})
+    shown, worst = analysis.to_cap_table(t)
+    assert worst == pytest.approx(1.0) and shown["change (error)"].tolist() == ["-1.00 %"] and shown["met the rule"].tolist() == ["50 %"]
+    assert shown["change (excess)"].tolist() == ["-1.33 %"]
 
 
 def test_per_vector_reading_against_hand_computed_means():

@@ -94,20 +94,60 @@ def test_regimes_resolved_in_one_place():
     assert regimes.ema_decay(regimes.get("sgd")) == regimes.get("ema").ema_decay
 
 
-def test_fit_stop_rule_and_schedule():
-    """A toy model through the loop: evaluation schedule, on_step order, stop rule, EMA of one block."""
+def test_fit_schedule_and_ema_of_one_block():
+    """A toy model through the loop: evaluation schedule, on_step order, EMA of one block."""
     from vqlib import regimes, trainer
 
     z = torch.randn(2, 50, 3, generator=torch.Generator().manual_seed(0))
     blocks = [torch.nn.Parameter(torch.zeros(2, 4, 3)), torch.zeros(2, 4, 3)]
     model = trainer.CodebookOnly(blocks)
     calls = []
-    stop = trainer.Converge(4, 10.0, 8, lambda row: 1.0)  # never improves: stops at the first check from step 8
-    run = trainer.fit(model, lambda step: z[:, :8], 20, regimes.optimizer(regimes.adam(0.1), *model.param_groups()),
+    run = trainer.fit(model, lambda step: z[:, :8], 8, regimes.optimizer(regimes.adam(0.1), *model.param_groups()),
                       [trainer.EMACodebook(model, torch.arange(2, 4), 0.5)], evaluate=lambda step: step, eval_every=3,
-                      stop=stop, on_step=calls.append)
+                      on_step=calls.append)
     assert run.history == [0, 3, 6, 8] and run.steps_run == 8 and calls == list(range(9))
     assert not torch.equal(model.blocks[1], torch.zeros(2, 4, 3)) and not model.blocks[1].requires_grad
+
+
+def _stop_run(scores, steps=40, min_steps=8):
+    """Two codebook slices trained by Adam; slice scores scores(step) -> (2,); the stop rule checks every 4 over a window of 8."""
+    from vqlib import regimes, trainer
+
+    z = torch.randn(2, 50, 3, generator=torch.Generator().manual_seed(0))
+    model = trainer.CodebookOnly([torch.nn.Parameter(torch.zeros(2, 4, 3))])
+    stop = trainer.SliceStop(2, 4, 8, 0.01, min_steps, scores)
+    seen = {}
+    run = trainer.fit(model, lambda step: z[:, (step % 6) * 8:(step % 6) * 8 + 8], steps,
+                      regimes.optimizer(regimes.adam(0.1), *model.param_groups()), evaluate=lambda step: step, eval_every=4,
+                      stop=stop, on_step=lambda step: seen.__setitem__(step, model.blocks[0].detach().clone()))
+    return run, stop, seen
+
+
+def test_slice_stop_freezes_a_stopped_slice_and_lets_the_other_run_to_the_cap():
+    """Slice 0 never improves (stops at the first check with a full window past min_steps); slice 1 keeps improving."""
+    run, stop, seen = _stop_run(lambda step: torch.tensor([1.0, 1.0 / (1 + step)]))
+    assert stop.met.tolist() == [True, False] and stop.stop_step.tolist() == [8, 40] and run.steps_run == 40
+    assert run.history == [0, 4, 8, 12, 16, 20, 24, 28, 32, 36, 40]
+    # Adam moves a parameter even at zero gradient: the frozen slice must not move at all, the other must
+    assert torch.equal(seen[40][0], seen[8][0]) and not torch.equal(seen[40][1], seen[8][1])
+    assert not torch.equal(seen[8][0], seen[4][0])  # it did train before it stopped
+
+
+def test_slice_stop_reads_the_best_so_far_over_the_window_and_ends_when_all_stopped():
+    """Slice 1 improves 10 % per check until step 16, then plateaus: it stops at the first check whose window saw < 1 %."""
+    def scores(step):
+        return torch.tensor([1.0, 0.9 ** min(step, 16) / 4 + (0.5 if step == 24 else 0.0)])  # a one-off spike at 24
+
+    run, stop, _ = _stop_run(scores)
+    # slice 1: best(16) = best(20) = best(24) (the spike does not count) = 0.9**16/4; the window 8 steps back from 24 is 16
+    assert stop.stop_step.tolist() == [8, 24] and stop.met.all() and run.steps_run == 24 and run.history[-1] == 24
+
+
+def test_slice_stop_needs_a_window_that_is_a_multiple_of_the_check():
+    from vqlib import trainer
+
+    with pytest.raises(ValueError, match="multiple"):
+        trainer.SliceStop(2, 4, 6, 0.01, 0, lambda e: e)
 
 
 def test_the_other_machine_rule_still_catches_a_wrong_loop():

@@ -27,6 +27,7 @@ class LinearGaussian:
     A: torch.Tensor  # (S, D, m) orthonormal columns: the true subspace
     eigenvalues: torch.Tensor  # (m,) latent variances λ_i
     sigma: float
+    x_val: torch.Tensor | None = None  # (S, N_val, D) validation set (stop rules), drawn after the others
 
     @property
     def covariance_eigenvalues(self) -> torch.Tensor:
@@ -61,12 +62,17 @@ def linear_gaussian(
     n_train: int,
     n_eval: int,
     seed: int = 0,
+    n_val: int = 0,
 ) -> LinearGaussian:
-    """Sample x = A s + σ ε with s ~ N(0, diag λ), ε ~ N(0, I_D), a fresh A for every seed."""
+    """Sample x = A s + σ ε with s ~ N(0, diag λ), ε ~ N(0, I_D), a fresh A for every seed.
+
+    n_val > 0 adds a validation set, drawn from the same stream after the training and evaluation sets (which are
+    therefore the same with or without it)."""
     check_int("n_seeds", n_seeds, 1)
     check_int("D", D, 1)
     check_int("n_train", n_train, 1)
     check_int("n_eval", n_eval, 1)
+    check_int("n_val", n_val, 0)
     check_float("sigma", sigma, 0.0)
     eigenvalues = torch.as_tensor(eigenvalues, dtype=torch.float64)
     m = eigenvalues.numel()
@@ -86,7 +92,8 @@ def linear_gaussian(
 
     x_train, _ = sample(n_train)
     x_eval, s_eval = sample(n_eval)
-    return LinearGaussian(x_train, x_eval, s_eval, A.float(), eigenvalues, float(sigma))
+    x_val = sample(n_val)[0] if n_val > 0 else None
+    return LinearGaussian(x_train, x_eval, s_eval, A.float(), eigenvalues, float(sigma), x_val)
 
 
 @dataclass

@@ -43,6 +43,8 @@ class GridRun:
     seconds_per_step: float  # wall time of one training step of the whole grid (evaluation excluded)
     layout: "RowLayout"  # how slices share data rows
     steps_run: int = 0  # optimizer steps taken (below the budget where a converge rule stopped early)
+    stop_step: torch.Tensor | None = None  # per slice: the step it stopped at (with a stop rule), else None
+    met_rule: torch.Tensor | None = None  # per slice: whether the stop rule stopped it before the cap
 
     @property
     def final(self) -> pd.DataFrame:
@@ -100,6 +102,33 @@ def recon_error(x_sq: torch.Tensor, wx: torch.Tensor, q: torch.Tensor, decoder: 
     return x_sq - 2 * (wx * q).sum(-1) + ((q @ gram) * q).sum(-1)
 
 
+def codebook_of(model: LinearVQ) -> torch.Tensor:
+    """The codes the nearest-code search uses: the codebook itself, μ + s ⊙ c (affine form), or the unit codes (cosine form)."""
+    cb = model.codebook
+    if getattr(model, "affine_mean", None) is not None:
+        cb = model.affine_mean + model.affine_scale * cb
+    if getattr(model, "cosine", False):
+        cb = torch.nn.functional.normalize(cb, dim=-1)
+    return cb
+
+
+def latent_of(model: LinearVQ, z: torch.Tensor) -> torch.Tensor:
+    """The latent the nearest-code search uses: z, or z/‖z‖ (cosine form)."""
+    return torch.nn.functional.normalize(z, dim=-1) if getattr(model, "cosine", False) else z
+
+
+def set_form(model: LinearVQ, form: str) -> None:
+    """Give `model` the codebook form of a regime (vqlib.regimes.FORMS): affine parameters μ = 0, s = 1, or the cosine flag."""
+    if form == "affine":
+        L, _, m = model.codebook.shape
+        model.affine_mean = torch.nn.Parameter(torch.zeros(L, 1, m, device=model.codebook.device))
+        model.affine_scale = torch.nn.Parameter(torch.ones(L, 1, m, device=model.codebook.device))
+    elif form == "cosine":
+        model.cosine = True
+    elif form != "plain":
+        raise ValueError(f"form must be one of {list(regimes_mod.FORMS)}, got {form!r}")
+
+
 def grid_losses(
     model: LinearVQ, layout: RowLayout, x_rows: torch.Tensor, beta: torch.Tensor, codebook_term: bool = True
 ) -> tuple[dict, dict]:
@@ -112,7 +141,8 @@ def grid_losses(
     maps = torch.cat([model.encoder.transpose(-1, -2), model.decoder], -1)  # (L, D, 2m)
     y = layout.project(x_rows, maps)
     z, wx = y[..., :m], y[..., m:]
-    q, idx = quantize(z, model.codebook)
+    z = latent_of(model, z)
+    q, idx = quantize(z, codebook_of(model))
     x_sq = (x_rows * x_rows).sum(-1)[layout.row_of_slice]
     recon = recon_error(x_sq, wx, model.estimator(z, q), model.decoder).mean(-1)
     cb = codebook_loss(z, q)
@@ -140,6 +170,9 @@ def train_grid(
     evaluation: bool = True,
     regime: "regimes_mod.Regime | None" = None,
     min_steps: int = 0,
+    x_val: torch.Tensor | None = None,
+    floor: float = 0.0,
+    observe: bool = False,
 ) -> GridRun:
     """Train every slice (row of `slices`) on the loss of eq. testbed-loss, as one batched model.
 
@@ -159,6 +192,12 @@ def train_grid(
     many slices (a full grid). Evaluation (hard q) at step 0, every `eval_every` steps and at the end;
     A (G, D, m) adds subspace metrics, labels_eval (G, N_eval) cluster purity. evaluation=False skips
     every evaluation (an empty history: for timing runs).
+
+    With a converging regime, x_val (G, N_val, D), a validation set drawn apart from x_eval, is required: each
+    slice stops on its own validation excess error E‖x − x̂‖² − `floor` (vqlib.regimes.stop_rule; the history
+    then has a `val_excess` column) and is frozen from then on; the run ends when every slice has stopped or at
+    the cap (observe=True: stop steps recorded, every slice trained on to the cap). The regime's codebook form
+    (affine, cosine: :func:`set_form`) applies to the gradient codebook only.
     """
     check_int("steps", steps, 1)
     check_int("batch_size", batch_size, 1)
@@ -184,6 +223,12 @@ def train_grid(
     x_flat = x_train.reshape(G * N, D)
     recipe = regimes_mod.adam(lr) if regime is None else regime
     use_ema = recipe.codebook_update == "ema"
+    if recipe.form != "plain" and (use_ema or active.any()):
+        raise ValueError(f"the {recipe.form} codebook form needs a gradient codebook without dead-code restart "
+                         f"(regime {recipe.name!r}, methods {sorted(set(slices.method))})")
+    set_form(model, recipe.form)
+    if recipe.converge and x_val is None:
+        raise ValueError(f"the {recipe.name!r} regime stops on a validation set: pass x_val")
 
     def losses(x_rows: torch.Tensor) -> tuple[torch.Tensor, dict]:
         parts, out = grid_losses(model, layout, x_rows, beta, codebook_term=not use_ema)
@@ -193,20 +238,42 @@ def train_grid(
     opt = regimes_mod.optimizer(recipe, *task.param_groups(codebook=not use_ema))
     if use_ema:
         model.codebook.requires_grad_(False)
+    stop = regimes_mod.stop_rule(recipe, L, min_steps, lambda row: torch.tensor(row.val_excess.to_numpy()), observe)
+
+    def evaluate_step(step: int) -> pd.DataFrame:
+        frame = _rows(slices, step, evaluate(model, layout, x_eval, beta, A, labels_eval))
+        if stop is not None:
+            frame["val_excess"] = (validation_error(model, layout, x_val) - floor).cpu().numpy()
+        return frame
+
     run = fit(
         task,
         lambda step: x_flat.index_select(0, idx[step - 1].reshape(-1).to(device)).view(len(layout.rows), batch_size, D),
         steps, opt,
         emas=[EMACodebook(task, torch.arange(L), regimes_mod.ema_decay(recipe))] if use_ema else [],
         restart=restart,
-        evaluate=lambda step: _rows(slices, step, evaluate(model, layout, x_eval, beta, A, labels_eval)),
+        evaluate=evaluate_step,
         eval_every=eval_every, record=evaluation,
-        stop=regimes_mod.stop_rule(recipe, min_steps, lambda row: float(row.objective.mean())),
+        stop=stop,
         desc="grid",
     )
     restarts = restart.restarts if restart is not None else torch.zeros(L, dtype=torch.long)
     history = pd.concat(run.history if evaluation else [slices.iloc[:0].assign(step=0), *run.history], ignore_index=True)
-    return GridRun(slices, history, model, restarts, run.seconds_per_step, layout, run.steps_run)
+    return GridRun(slices, history, model, restarts, run.seconds_per_step, layout, run.steps_run,
+                   *((stop.stop_step, stop.met) if stop is not None else (None, None)))
+
+
+@torch.no_grad()
+def validation_error(model: LinearVQ, layout: RowLayout, x_val: torch.Tensor) -> torch.Tensor:
+    """E‖x − x̂‖² per slice (L,) on its data row's validation set, hard q, float64 mean (what the stop rule reads)."""
+    m = model.codebook.shape[-1]
+    x = x_val[layout.rows]
+    y = layout.project(x, torch.cat([model.encoder.transpose(-1, -2), model.decoder], -1))
+    z, wx = latent_of(model, y[..., :m]), y[..., m:]
+    cb = codebook_of(model)
+    chunk = max(1, 2**24 // (x.shape[1] * model.K))
+    idx = torch.cat([assign(z[i : i + chunk], cb[i : i + chunk]) for i in range(0, len(z), chunk)])
+    return recon_error((x * x).sum(-1)[layout.row_of_slice], wx, lookup(cb, idx), model.decoder).double().mean(-1)
 
 
 def _rows(slices: pd.DataFrame, step: int, result: dict[str, torch.Tensor]) -> pd.DataFrame:
@@ -235,9 +302,10 @@ def evaluate(
     """
     K, m = model.K, model.codebook.shape[-1]
     x = x_eval[layout.rows]
-    enc, cb, dec = model.encoder, model.codebook, model.decoder
+    enc, cb, dec = model.encoder, codebook_of(model), model.decoder
     y = layout.project(x, torch.cat([enc.transpose(-1, -2), dec], -1))
-    z, wx = y[..., :m], y[..., m:]
+    z_raw, wx = y[..., :m], y[..., m:]
+    z = latent_of(model, z_raw)
     chunk = max(1, 2**24 // (x.shape[1] * K))  # bound the (slices, N, K) score tensor
     idx = torch.cat([assign(z[i : i + chunk], cb[i : i + chunk]) for i in range(0, len(z), chunk)])
     q = lookup(cb, idx)
@@ -254,7 +322,7 @@ def evaluate(
         "usage": metrics.usage(counts),
         "entropy_bits": metrics.entropy_bits(counts),
         "perplexity": metrics.perplexity(counts),
-        "z_norm": z.double().norm(dim=-1).mean(-1),
+        "z_norm": z_raw.double().norm(dim=-1).mean(-1),
     }
     if A is not None:
         a = A[layout.rows]  # (R, D, r)

@@ -236,7 +236,24 @@ def check_consistent(params: dict[str, Any]) -> None:
         if missing:
             raise ValueError(f"methods must include {', '.join(repr(k) for k in needed)} (the chapter's claims compare them on the "
                              f"same seeds), got {params['methods']} without {', '.join(repr(k) for k in missing)}")
+    _check_regime_forms(params)
     _check_realdata(params)
+
+
+def _check_regime_forms(params: dict[str, Any]) -> None:
+    """Regimes the trainer would refuse after the data are drawn: an affine or cosine codebook with the dead-code restart
+    (it writes raw encoder outputs as codes), and a converging regime on data without a validation draw (mixtures)."""
+    from vqlib.regimes import REGIMES
+
+    names = [r for key in ("regimes", "regime_names") for r in params.get(key, []) if r in REGIMES]
+    methods = [m for key in ("methods", "estimators") for m in params.get(key, [])]
+    formed = [r for r in names if REGIMES[r].form != "plain"]
+    if formed and "restart" in methods:
+        raise ValueError(f"regimes {formed} reparameterize the codebook, which the dead-code restart cannot re-seed: "
+                         f"leave 'restart' out of the methods or those regimes out")
+    converging = [r for r in names if REGIMES[r].converge]
+    if converging and "n_clusters" in params:
+        raise ValueError(f"regimes {converging} stop on a validation set, which the mixture data do not draw yet: leave them out")
 
 
 #: The estimators the geometry chapter's readings compare (its claims set the seeds' estimator against STE, and the

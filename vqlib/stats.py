@@ -249,3 +249,28 @@ def reduction_bootstrap(a, b, level: float = 0.95, n_resamples: int = 4000, seed
         return Interval(v, v, v, x.size), np.full(1, v)
     boot = reduction_bca(x, y, level, n_resamples, seed)
     return boot.ci, boot.dist
+
+
+def paired_seeds_for_power(sd: float, delta: float, alpha: float = 0.05, power: float = 0.8, n_max: int = 10**6) -> int | None:
+    """Smallest n of paired seeds with which a two-sided paired t-test at level `alpha` detects a true mean difference
+    `delta` with probability ≥ `power`, when the paired differences have standard deviation `sd` (noncentral t).
+
+    Fixes the number of seeds before any verdict, from a pilot's spread (never by adding seeds until a verdict is
+    decided). None when delta ≤ 0 or more than n_max seeds would be needed.
+    """
+    if not delta > 0 or not np.isfinite(delta) or not 0 < alpha < 1 or not 0 < power < 1:
+        return None
+    if sd == 0:
+        return 2
+
+    def achieved(n: int) -> float:
+        t = scipy.stats.t.ppf(1 - alpha / 2, n - 1)
+        nc = delta / sd * np.sqrt(n)
+        return float(scipy.stats.nct.sf(t, n - 1, nc) + scipy.stats.nct.cdf(-t, n - 1, nc))
+
+    n = max(2, int(((scipy.stats.norm.ppf(1 - alpha / 2) + scipy.stats.norm.ppf(power)) * sd / delta) ** 2) - 2)
+    while n <= n_max:
+        if achieved(n) >= power:
+            return n
+        n += 1 if n < 10**4 else max(1, n // 1000)
+    return None

@@ -66,8 +66,8 @@ class Trainable(Protocol):
     def set_codes(self, rows: torch.Tensor, values: torch.Tensor) -> None: ...
 
 
-#: Parameters of a VQ module in the regimes' codebook group (learning rate codebook_lr).
-CODEBOOK_PARAMETERS = ("codebook", "simvq_w")
+#: Parameters of a VQ module in the regimes' codebook group (learning rate codebook_lr): SimVQ's W, the affine form's μ and s too.
+CODEBOOK_PARAMETERS = ("codebook", "simvq_w", "affine_mean", "affine_scale")
 
 
 class VQObjective:
@@ -165,26 +165,85 @@ class EMACodebook:
             self.state.sums[fresh] = model.codebook.detach()[self.rows].double()[fresh]
 
 
-@dataclass
-class Converge:
-    """Stop rule: every `every` steps, stop from `min_steps` on when score(evaluation) improved by less than tol (relative)."""
+class SliceStop:
+    """Per-slice stop rule: every `every` steps, from `min_steps` on, slice l stops when its own validation score
+    improved by less than `tol` (relative) over the last `window` steps; a stopped slice is frozen.
 
-    every: int
-    tol: float
-    min_steps: int
-    score: Callable[[Any], float]
-    last: float = 0.0
+    score(evaluation) -> (L,) tensor, lower is better (e.g. the validation error's excess over the noise floor).
+    The improvement at check t is best(≤ t − window) − best(≤ t), the best score up to each step, so one noisy
+    check neither stops a slice nor keeps it going. A frozen slice keeps its parameters, codebook, EMA statistics
+    and restart counters bit for bit from its stopping step on: :meth:`freeze` snapshots the rows of every
+    tensor handed to :meth:`watch` with a leading slice axis, :meth:`restore` writes them back after each step
+    (an optimizer like Adam moves a parameter even at zero gradient, so masking the gradient would not do).
+    stop_step (L,): the step each slice stopped at (the last step run where it did not); met (L,): whether the rule
+    stopped it (False: it ran to the cap). observe=True applies the rule without acting on it: stop steps are
+    recorded, but no slice is frozen and the run goes on to the cap (to measure what training on would change).
+    """
+
+    def __init__(self, n_slices: int, every: int, window: int, tol: float, min_steps: int, score: Callable[[Any], torch.Tensor],
+                 observe: bool = False) -> None:
+        if every < 1 or window < every or window % every:
+            raise ValueError(f"window ({window}) must be a positive multiple of every ({every})")
+        self.every, self.window, self.tol, self.min_steps, self.score = every, window, tol, min_steps, score
+        self.observe = observe
+        self.best: dict[int, torch.Tensor] = {}  # step -> best score per slice up to that step
+        self.met = torch.zeros(n_slices, dtype=torch.bool)
+        self.stop_step = torch.zeros(n_slices, dtype=torch.long)
+        self.tensors: list[torch.Tensor] = []
+        self.snapshots: list[torch.Tensor] = []
+
+    def watch(self, tensors: Sequence[torch.Tensor]) -> None:
+        """Tensors to freeze per slice (those whose leading axis is the slices'; others are ignored)."""
+        seen = {id(t) for t in self.tensors}
+        for t in tensors:
+            if t.ndim and t.shape[0] == len(self.met) and id(t) not in seen:
+                seen.add(id(t))
+                self.tensors.append(t)
+                self.snapshots.append(t.detach().clone())
 
     def start(self, evaluation: Any) -> None:
         """The score at step 0."""
-        self.last = self.score(evaluation)
+        self.best[0] = self.score(evaluation).detach().double().cpu()
 
-    def update(self, step: int, evaluation: Any) -> bool:
-        """Whether to stop after this check."""
-        current = self.score(evaluation)
-        stop = step >= self.min_steps and (self.last - current) < self.tol * abs(self.last)
-        self.last = current
-        return stop
+    def update(self, step: int, evaluation: Any) -> torch.Tensor:
+        """Record the check at `step`; return the slices that stop now (newly, (L,) bool) and freeze them."""
+        current = self.score(evaluation).detach().double().cpu()
+        self.best[step] = torch.minimum(self.best[step - self.every], current)
+        then = self.best.get(step - self.window)
+        if step < self.min_steps or then is None:
+            return torch.zeros_like(self.met)
+        gain = then - self.best[step]
+        new = (gain < self.tol * then.abs()) & ~self.met
+        if new.any():
+            self.met |= new
+            self.stop_step[new] = step
+            if not self.observe:
+                self.freeze(new)
+        return new
+
+    @torch.no_grad()
+    def freeze(self, rows: torch.Tensor) -> None:
+        """Snapshot the watched tensors' rows `rows` (their values now are kept from here on)."""
+        for t, snap in zip(self.tensors, self.snapshots):
+            snap[rows.to(t.device)] = t.detach()[rows.to(t.device)]
+
+    @torch.no_grad()
+    def restore(self) -> None:
+        """Write the frozen rows back (after an optimizer step, EMA update or restart touched them)."""
+        if self.observe or not self.met.any():
+            return
+        for t, snap in zip(self.tensors, self.snapshots):
+            mask = self.met.to(t.device).view(-1, *([1] * (t.ndim - 1)))
+            t.data.copy_(torch.where(mask, snap, t.detach()))
+
+    def finish(self, steps_run: int) -> None:
+        """Slices the rule never stopped ran to the end: their stop step is the last step run."""
+        self.stop_step[~self.met] = steps_run
+
+    @property
+    def done(self) -> bool:
+        """Whether every slice has stopped (never, when only observing)."""
+        return not self.observe and bool(self.met.all())
 
 
 @dataclass
@@ -207,7 +266,7 @@ def fit(
     evaluate: Callable[[int], Any] | None = None,
     eval_every: int = 0,
     record: bool = True,
-    stop: Converge | None = None,
+    stop: SliceStop | None = None,
     on_step: Callable[[int], None] | None = None,
     desc: str = "train",
 ) -> Fit:
@@ -223,6 +282,12 @@ def fit(
     if record and first is not None:
         result.history.append(first)
     if stop is not None:
+        stop.watch([model.codebook, *(p for g in (optimizer.param_groups if optimizer is not None else []) for p in g["params"])])
+        for e in emas:
+            if len(e.rows) == len(stop.met):
+                stop.watch([e.state.counts, e.state.sums])
+        if restart is not None:
+            stop.watch([restart.restarts, restart.last_used])
         stop.start(first)
     if on_step is not None:
         on_step(0)
@@ -242,6 +307,8 @@ def fit(
             fresh = restart.step(model.codebook, out["z"], out["idx"], step, optimizer)
             for e in emas:
                 e.reseed(model, fresh)
+        if stop is not None:
+            stop.restore()
         elapsed += time.perf_counter() - tic
         cpu += time.process_time() - cpu_tic
         result.steps_run = step
@@ -250,11 +317,15 @@ def fit(
         check = stop is not None and step % stop.every == 0
         due = evaluate is not None and record and (step == steps or (eval_every and step % eval_every == 0))
         row = evaluate(step) if evaluate is not None and (check or due or (stop is not None and step == steps)) else None
-        halt = stop.update(step, row) if check else False
+        if check:
+            stop.update(step, row)
+        halt = check and stop.done
         if row is not None and (due or halt or step == steps):
             result.history.append(row)
         if halt:
             break
+    if stop is not None:
+        stop.finish(result.steps_run)
     result.seconds_per_step = elapsed / max(result.steps_run, 1)
     result.cpu_seconds_per_step = cpu / max(result.steps_run, 1)
     return result

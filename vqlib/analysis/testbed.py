@@ -33,9 +33,48 @@ def regimes_table(recipes: list, steps_run: dict[str, int]) -> pd.DataFrame:
     """The training regimes' recipes (vqlib.regimes.Regime at the chapter's budget), with the steps each ran."""
     out = pd.DataFrame([r.as_row() for r in recipes])
     out["steps run"] = [steps_run[r.name] for r in recipes]
-    out = out[["name", "optimizer", "lr", "codebook_lr", "codebook_update", "init", "steps", "steps run", "summary"]]
+    out = out[["name", "optimizer", "lr", "codebook_lr", "codebook_update", "init", "form", "stop_rule", "steps run", "summary"]]
     return out.rename(columns={"lr": "lr (encoder, decoder)", "codebook_lr": "lr (codebook)", "codebook_update": "codebook update",
-                               "init": "codebook start", "steps": "budget (cap)"})
+                               "init": "codebook start", "form": "codebook form", "stop_rule": "stop rule (budget or cap)"})
+
+
+def met_shares(frame: pd.DataFrame) -> dict[str, float]:
+    """{regime: share of its slices that met the stop rule} for the converging regimes of the steps_run table."""
+    if "met_share" not in frame.columns:
+        return {}
+    return {r: float(v) for r, v in zip(frame.regime, frame.met_share) if pd.notna(v)}
+
+
+def stops_table(final: pd.DataFrame, estimators: list[str]) -> pd.DataFrame:
+    """Per converging regime and method: the share of slices that met the stop rule and their stop steps (median, range)."""
+    if "met_rule" not in final.columns:
+        return pd.DataFrame()
+    f = final[final.met_rule.notna() & final.method.isin(estimators)]
+    rows = []
+    for (r, k), g in f.groupby(["regime", "method"], sort=False):
+        steps = g.stop_step.astype(int)
+        rows.append({"regime": r, "method": NAMES.get(k, k), "slices": len(g), "met the rule": f"{100 * g.met_rule.astype(bool).mean():.0f} %",
+                     "stop step (median)": int(steps.median()), "range": f"{steps.min()}–{steps.max()}"})
+    return pd.DataFrame(rows)
+
+
+def to_cap_table(to_cap: pd.DataFrame) -> tuple[pd.DataFrame, float]:
+    """(table, worst change): per regime and method, the mean error at the slices' stop steps and at the cap, and the
+    relative change of the reported (mean) squared error and of its excess over the floor if every slice had trained on."""
+    rows = []
+    for (r, k), g in to_cap.groupby(["regime", "method"], sort=False):
+        sq_stop, sq_cap = g.sq_error_stop.mean(), g.sq_error_cap.mean()
+        ex_stop, ex_cap = g.excess_stop.mean(), g.excess_cap.mean()
+        rows.append({"regime": r, "method": NAMES.get(k, k), "seeds": len(g), "met the rule": f"{100 * g.met_rule.mean():.0f} %",
+                     "error at stop": sq_stop, "error at cap": sq_cap, "change (error)": 100 * (sq_cap - sq_stop) / sq_stop,
+                     "change (excess)": 100 * (ex_cap - ex_stop) / ex_stop})
+    out = pd.DataFrame(rows)
+    worst = float(out["change (error)"].abs().max()) if len(out) else float("nan")
+    for c in ("error at stop", "error at cap"):
+        out[c] = out[c].map(lambda v: f"{v:.4f}")
+    for c in ("change (error)", "change (excess)"):
+        out[c] = out[c].map(lambda v: f"{v:+.2f} %")
+    return out, worst
 
 
 def final_table(final: pd.DataFrame, estimators: list[str], regimes: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:

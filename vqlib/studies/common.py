@@ -12,14 +12,30 @@ from vqlib.train import train
 
 
 def testbed_data(
-    seeds: int, D: int, m: int, sigma: float, lambda_1: float, decay: float, n_train: int, n_eval: int, seed: int, device: torch.device
+    seeds: int, D: int, m: int, sigma: float, lambda_1: float, decay: float, n_train: int, n_eval: int, seed: int, device: torch.device,
+    n_val: int | None = None,
 ) -> data.LinearGaussian:
-    """The linear Gaussian testbed with a geometric latent spectrum, one draw per seed, on `device`."""
+    """The linear Gaussian testbed with a geometric latent spectrum, one draw per seed, on `device`.
+
+    With it a validation set of n_val vectors per seed (default n_eval), drawn after the training and evaluation
+    sets, for the converged regimes' stop rule: it never sees the evaluation set that produces the reported metrics.
+    """
     if m > D:
         raise ValueError(f"m (the latent dimension, {m}) must be at most D ({D})")
-    tb = data.linear_gaussian(seeds, D, data.spectrum(m, lambda_1, decay), sigma, n_train, n_eval, seed)
+    n_val = n_eval if n_val is None else n_val
+    tb = data.linear_gaussian(seeds, D, data.spectrum(m, lambda_1, decay), sigma, n_train, n_eval, seed, n_val)
     tb.x_train, tb.x_eval, tb.s_eval, tb.A = (t.to(device) for t in (tb.x_train, tb.x_eval, tb.s_eval, tb.A))
+    if tb.x_val is not None:
+        tb.x_val = tb.x_val.to(device)
     return tb
+
+
+def floor_of(ds) -> float:
+    """The error no m-dimensional linear code removes, per vector: (D − m)σ² (0 for data sets without a stated noise)."""
+    if isinstance(ds, data.LinearGaussian):
+        D, m = ds.A.shape[-2:]
+        return metrics.noise_floor(D, m, ds.sigma)
+    return 0.0
 
 
 def bound(tb: data.LinearGaussian, K: int) -> float:
@@ -109,6 +125,7 @@ def estimator_grid(
     evaluation: bool = True,
     regime: regimes.Regime | None = None,
     min_steps: int = 0,
+    observe: bool = False,
 ) -> grid.GridRun:
     """Every (data set, start, β, method, seed) trained as one batched model from paired starts.
 
@@ -149,13 +166,19 @@ def estimator_grid(
     slices_idx = slices.assign(data=slices.data * S + slices.seed)
     stack = lambda attr: torch.cat([getattr(ds, attr) for ds in datasets])  # noqa: E731
     labels = stack("labels_eval") if hasattr(datasets[0], "labels_eval") else None
+    x_val = stack("x_val") if all(getattr(ds, "x_val", None) is not None for ds in datasets) else None
+    floors = {floor_of(ds) for ds in datasets}
+    if regime is not None and regime.converge and len(floors) > 1:
+        raise ValueError(f"a converged grid needs one noise floor for all its data sets, got {sorted(floors)}")
     run = grid.train_grid(
         stack("x_train"), stack("x_eval"), slices_idx, pick(0), pick(1), steps, batch_size, lr, seed,
         eval_every, restart_window, decoder=torch.stack([enc[s].T for s in slices.seed]), A=stack("A"), labels_eval=labels,
-        evaluation=evaluation, regime=regime, min_steps=min_steps,
+        evaluation=evaluation, regime=regime, min_steps=min_steps, x_val=x_val, floor=floors.pop(), observe=observe,
     )
     run.slices = slices
     run.history["data"] = run.history["data"] // S
+    if run.stop_step is not None:  # each slice's stop step and whether its rule stopped it (else: ran to the cap)
+        run.slices = slices.assign(stop_step=run.stop_step.numpy(), met_rule=run.met_rule.numpy())
     return run
 
 

@@ -28,10 +28,12 @@ def tasks(p: dict) -> list[dict]:
 
 
 def compute(t: dict, device: torch.device) -> dict[str, pd.DataFrame]:
-    """final (with lloyd_gain) and history of one (K, regime)."""
+    """final (with lloyd_gain; a converging regime adds each slice's stop_step and met_rule) and history of one (K, regime)."""
     tb = testbed_data(t["seeds"], t["D"], t["m"], t["sigma"], t["lambda_1"], t["decay"], t["n_train"], t["n_eval"], t["seed"], device)
     r, K = t["regime"], t["K"]
     run = regime_grids([tb], K, t["methods"], [t["beta"]], [r], t["steps"], t["batch_size"], t["lr"], t["seed"], t["eval_every"],
                        t["restart_window"])[r]
     final = run.final.assign(K=K, lloyd_gain=grid.lloyd_gain(run, tb.x_eval, t["lloyd_iters"]).cpu().numpy())
+    if run.stop_step is not None:  # per slice: the step it stopped at and whether its rule met before the cap
+        final = final.merge(run.slices[["method", "seed", "stop_step", "met_rule"]], on=["method", "seed"], how="left")
     return {"final": final, "history": run.history.assign(K=K)}
