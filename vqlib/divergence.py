@@ -50,31 +50,30 @@ def operations(seed: int = 0) -> dict[str, torch.Tensor]:
 
 
 def training(steps: int, seeds: int, seed: int = 0) -> dict[str, torch.Tensor]:
-    """The testbed's STE run (canonical setting, `seeds` seeds): parameters after every step and assignments at the end."""
+    """The testbed's STE run (canonical setting, `seeds` seeds) through the one trainer: parameters after every
+    step, and held-out assignments and dead codes after every step."""
+    from vqlib import init
     from vqlib.models import LinearVQ
     from vqlib.studies import common
-    from vqlib.train import batch_indices, take_rows
+    from vqlib.train import train
 
     torch.set_num_threads(1)
     tb = common.testbed_data(seeds, 64, 4, 0.1, 4.0, 0.5, 10000, 10000, seed, torch.device("cpu"))
     enc = common.start_encoder(tb, seed)
-    from vqlib import init
-
     cb = init.codebook("uniform", tb.x_train @ enc.transpose(1, 2), 32, seed=seed + 2)
     model = LinearVQ(enc, cb, enc.transpose(1, 2), "ste")
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    idx = batch_indices(seeds, tb.x_train.shape[1], steps, 256, seed + 3)
     params, assign, dead = [], [], []
-    for step in range(steps):
-        loss = model.losses(take_rows(tb.x_train, idx[step]), 0.25)["total"].sum()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        params.append(torch.cat([p.detach().reshape(seeds, -1) for p in model.parameters()], 1))
-        with torch.no_grad():
-            out = model(tb.x_eval[:, :2000], hard=True)
-        assign.append(out["idx"])
-        dead.append(32 - torch.stack([torch.bincount(i, minlength=32) for i in out["idx"]]).gt(0).sum(-1))
+
+    @torch.no_grad()
+    def record(m: LinearVQ, step: int) -> None:
+        if step == 0:
+            return
+        params.append(torch.cat([p.detach().reshape(seeds, -1) for p in m.parameters()], 1))
+        idx = m(tb.x_eval[:, :2000], hard=True)["idx"]
+        assign.append(idx)
+        dead.append(32 - torch.stack([torch.bincount(i, minlength=32) for i in idx]).gt(0).sum(-1))
+
+    train(model, tb.x_train, tb.x_eval[:, :2000], steps, seed=seed + 3, callback=record)
     return {"params": torch.stack(params), "assign": torch.stack(assign), "dead": torch.stack(dead)}
 
 
