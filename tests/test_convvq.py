@@ -138,3 +138,33 @@ def test_bad_inputs_fail_before_training(call, words):
     with pytest.raises((ValueError, TypeError)) as err:
         call()
     assert words in str(err.value) and "\n" not in str(err.value)
+
+
+def test_study_tasks_and_tables(monkeypatch):
+    from vqlib.studies import realconv as study
+
+    p = {"conv_seeds": 2, "seed": 0, "conv_K_list": [16, 64], "conv_methods": ["ste", "simvq", "fsq"], "conv_regimes": ["seeds-budget", "ema"],
+         "conv_batch": 8, "conv_hidden": 4, "conv_m": 8, "conv_split": "wheels-v1"}
+    tasks = study.tasks(p)
+    assert [(t["regime"], t["K"]) for t in tasks] == [("seeds-budget", 16), ("seeds-budget", 64), ("ema", 16), ("ema", 64)]
+    monkeypatch.setattr(study.images, "crops", lambda *a: _tiny_crops())
+    monkeypatch.setattr(study.regimes, "get", lambda name: replace(regimes.REGIMES[name], steps=3))
+    out = study.compute(tasks[2], torch.device("cpu"))
+    assert list(out["final"].method) == ["ste", "ste"] and sorted(out["dropped"].method) == ["fsq", "simvq"]
+    out = study.compute(tasks[0], torch.device("cpu"))
+    assert sorted(out["final"].method.unique()) == ["fsq", "simvq", "ste"] and (out["final"].bpp_fixed == 4 / 16).all()
+
+
+@pytest.mark.parametrize("over, words", [
+    ({"conv_methods": ["ste", "vqgan"]}, "conv_methods[1] must be one of"),
+    ({"conv_K_list": [48], "conv_methods": ["ste", "fsq"]}, "must be a power of two when conv_methods has 'fsq'"),
+    ({"conv_K_list": [2]}, "conv_K_list[0] must be an integer in [4, 4096]"),
+    ({"conv_split": "all"}, "conv_split must be one of"),
+    ({"conv_seeds": 0}, "conv_seeds must be an integer in [1"),
+])
+def test_bad_study_parameters_fail_in_the_check(over, words):
+    from vqlib import params
+
+    with pytest.raises((ValueError, TypeError)) as err:
+        params.check(over)
+    assert words in str(err.value) and "\n" not in str(err.value)

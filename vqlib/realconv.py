@@ -62,7 +62,11 @@ def _starts(methods, S, K, m, z0, regime, seed) -> tuple[torch.Tensor, tuple[tor
 def train(data: Crops, K: int, methods: list[str], regime: regimes.Regime, n_seeds: int = 5, seed: int = 0, hidden: int = 16,
           m: int = 8, beta: float = 0.25, batch_size: int = 64, device: str | torch.device = "auto", init_vectors: int = 4096,
           replace_every: int = 100) -> ConvRun:
-    """Train every method's slices under `regime` and evaluate them on the held-out tiles at the start and the end."""
+    """Train every method's slices under `regime` and evaluate them on the held-out tiles at the start and the end.
+
+    A converging regime stops (vqlib.regimes.stop_rule, checked every CONVERGE_EVERY steps from the seeds' budget on)
+    when the held-out per-pixel MSE averaged over the model's slices stops improving; `steps_run` says when.
+    """
     check_int("K", K, 2)
     check_int("n_seeds", n_seeds, 1)
     check_int("batch_size", batch_size, 1)
@@ -120,9 +124,10 @@ def train(data: Crops, K: int, methods: list[str], regime: regimes.Regime, n_see
         def evaluation(step: int, model=model, pm=part_methods, x_eval=x_eval) -> pd.DataFrame:
             return _table(pm, n_seeds, evaluate(model, x_eval), step)
 
-        run = fit(task, batch, regime.steps, opt, emas, restart, evaluate=evaluation, on_step=on_step, desc="realconv")
+        stop = regimes.stop_rule(regime, regimes.BASE_STEPS, lambda frame: float(frame.recon_mse.mean()))
+        run = fit(task, batch, regime.steps, opt, emas, restart, evaluate=evaluation, on_step=on_step, stop=stop, desc="realconv")
         initials.append(run.history[0])
-        finals.append(run.history[-1])
+        finals.append(run.history[-1].assign(steps_run=run.steps_run))
         cost += run.seconds_per_step
         cpu += run.cpu_seconds_per_step
     return ConvRun(pd.concat(finals, ignore_index=True), pd.concat(initials, ignore_index=True), cost, cpu, dropped)
