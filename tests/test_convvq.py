@@ -153,6 +153,14 @@ def test_study_tasks_and_tables(monkeypatch):
     assert list(out["final"].method) == ["ste", "ste"] and sorted(out["dropped"].method) == ["fsq", "simvq"]
     out = study.compute(tasks[0], torch.device("cpu"))
     assert sorted(out["final"].method.unique()) == ["fsq", "simvq", "ste"] and (out["final"].bpp_fixed == 4 / 16).all()
+    from vqlib.analysis import realconv as analysis
+
+    shown, numbers = analysis.method_table(out["final"], "seeds-budget", 16)
+    assert list(shown.method) == ["STE", "SimVQ (authors)", "FSQ"] and "rate, index entropy (bits/pixel)" in shown
+    ste = out["final"][out["final"].method == "ste"]
+    assert numbers.psnr_db_mean[0] == pytest.approx(ste.psnr_db.mean())
+    with pytest.raises(ValueError, match="no convolutional runs at regime = 'ema', K = 16"):
+        analysis.method_table(out["final"], "ema", 16)
 
 
 @pytest.mark.parametrize("over, words", [
