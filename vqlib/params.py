@@ -238,6 +238,7 @@ def check_consistent(params: dict[str, Any]) -> None:
                              f"same seeds), got {params['methods']} without {', '.join(repr(k) for k in missing)}")
     _check_regime_forms(params)
     _check_realdata(params)
+    _check_realconv(params)
 
 
 def _check_regime_forms(params: dict[str, Any]) -> None:
@@ -368,4 +369,39 @@ SPECS.update({
     "lbg_vectors": Spec(_int(1), "training vectors per seed the LBG reference is fitted on"),
     "init_vectors": Spec(_int(1), "encoded training vectors per seed the data-based codebook starts are computed from"),
     "usage_batch": Spec(_int(1), "batch size of the per-batch usage (the rotation-trick paper's: 256)"),
+})
+
+
+# --- The convolutional real-data study (vqlib.studies.realconv) ------------------------------------------
+
+
+def _conv_methods() -> list[str]:
+    from vqlib.convvq import METHODS
+
+    return sorted(METHODS)
+
+
+def _splits() -> list[str]:
+    from vqlib.images import SPLITS
+
+    return sorted(SPLITS)
+
+
+def _check_realconv(params: dict[str, Any]) -> None:
+    """FSQ's levels must multiply to K exactly (fours, and a two when log2 K is odd): every conv K a power of two."""
+    if "fsq" in params.get("conv_methods", []):
+        for i, k in enumerate(params.get("conv_K_list", [])):
+            if k & (k - 1):
+                raise ValueError(f"conv_K_list[{i}] must be a power of two when conv_methods has 'fsq' (∏ levels = K), got {k}")
+
+
+SPECS.update({
+    "conv_seeds": Spec(_int(1), "seeds of the convolutional VQ-VAE (each method is trained once per seed)"),
+    "conv_K_list": Spec(_list(_int(4, 4096)), "codebook sizes of the convolutional VQ-VAE (at most its 4,096 codebook-start vectors)"),
+    "conv_methods": Spec(_list(_choice(_conv_methods)), "methods of the convolutional VQ-VAE (vqlib.convvq.METHODS)"),
+    "conv_regimes": Spec(_list(_choice(_regimes)), "training regimes of the convolutional VQ-VAE"),
+    "conv_batch": Spec(_int(1), "16×16 training crops per step"),
+    "conv_hidden": Spec(_int(1), "channels of the convolutional VQ-VAE's hidden layer"),
+    "conv_m": Spec(_int(1), "dimension of each latent of the 4×4 grid"),
+    "conv_split": Spec(_choice(_splits), "named split of training and held-out images (vqlib.images.SPLITS)"),
 })

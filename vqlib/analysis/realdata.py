@@ -19,11 +19,11 @@ LABELS: dict[str, str] = {
     "ste": "STE",
     "projection": "Rotation (seeds; a projection)",
     "rotation_trick": "Rotation trick",
-    "nsvq": "NSVQ",
-    "diveq": "DiVeQ",
+    "nsvq": "NSVQ (no codebook replacement)",
+    "diveq": "DiVeQ variant (vqlib)",
     "restart": "STE + dead-code restart",
     "ema": "STE + EMA codebook",
-    "simvq": "SimVQ",
+    "simvq": "SimVQ variant (vqlib)",
     "lbg": "LBG (k-means on pixels)",
 }
 
