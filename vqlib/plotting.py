@@ -72,14 +72,15 @@ def forest(table, claims: list[str], regimes: list[str], labels: dict[str, str],
     reader sees why a verdict changes with the setting. table: one row per claim, regime and case with id, regime, case,
     verdict, effect, low, high, margin, kind and optionally two_sided."""
     import math
+    import textwrap
 
     import pandas as pd
 
     order = {r: i for i, r in enumerate(regimes)}
     panels = {c: table[table.id == c].assign(_o=lambda f: f.regime.map(order)).sort_values("_o", kind="stable") for c in claims}
     nrows = max(1, math.ceil(len(claims) / ncols))
-    heights = [max([len(panels[c]) for c in claims[r * ncols:(r + 1) * ncols]] or [1]) + 2 for r in range(nrows)]
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 0.11 * sum(heights) + 0.5), squeeze=False,
+    heights = [max([len(panels[c]) for c in claims[r * ncols:(r + 1) * ncols]] or [1]) + 3 for r in range(nrows)]
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 0.12 * sum(heights) + 0.6), squeeze=False,
                              gridspec_kw={"height_ratios": heights})
     for ax, cid in zip(axes.flat, claims):
         rows = panels[cid]
@@ -99,7 +100,7 @@ def forest(table, claims: list[str], regimes: list[str], labels: dict[str, str],
         names = [f"{g}: {c}" if c else g for g, c in zip(rows.regime, rows.get("case", pd.Series("", index=rows.index)).fillna(""), strict=True)]
         ax.set_yticks(range(len(rows)), names, fontsize=5)
         ax.set_ylim(len(rows) - 0.5, -0.5)
-        ax.set_title(labels.get(cid, cid), fontsize=7)
+        ax.set_title(textwrap.fill(labels.get(cid, cid), 42), fontsize=7)
         ax.tick_params(axis="x", labelsize=6)
         ax.grid(axis="y", visible=False)
     for ax in list(axes.flat)[len(claims):]:

@@ -119,9 +119,17 @@ def forest_figure(table: pd.DataFrame, regime_grid: pd.DataFrame):
                                 zip(judged.get("cases", pd.Series([None] * len(judged), index=judged.index)), judged.effect,
                                     judged.low, judged.high, strict=True)]).explode("cases", ignore_index=True)
     rows[["case", "effect", "low", "high"]] = pd.DataFrame(rows.pop("cases").tolist(), index=rows.index)
+    rows["case"] = rows.groupby("id").case.transform(_varying)
     ids = [c for c in regime_grid.index if judged[judged.id == c].regime.nunique() >= 2]
     labels = {c: claims.CLAIMS[c].label + (f" ({claims.CLAIMS[c].unit.strip()})" if claims.CLAIMS[c].unit else "") for c in ids}
     return plotting.forest(rows.astype({"effect": float, "low": float, "high": float, "margin": float}), ids, regimes, labels)
+
+
+def _varying(labels: pd.Series) -> pd.Series:
+    """Case labels ("sweep = sigma, start = standard, sigma = 0.4") without the parts every case of the claim shares."""
+    parts = [str(x).split(", ") if x else [] for x in labels]
+    common = set.intersection(*map(set, parts)) if len(parts) > 1 else set()
+    return pd.Series([", ".join(p for p in ps if p not in common) for ps in parts], index=labels.index)
 
 
 def regime_dependent(regime_grid: pd.DataFrame) -> list[str]:
