@@ -118,3 +118,23 @@ def test_a_finding_says_what_the_judge_recorded():
     assert "holds in 1 of 3 training regimes" in failed
     assert findings.still_open(table("holds", "holds")).endswith("in the sgd regime, measured K = 32: 80.0 [60.0, 99.0] %, would take about 12 paired seeds.")
     assert "not judged" in findings.statement(table("holds", "holds"), "no-such-claim")
+
+
+def test_every_regime_dependent_claim_of_the_book_states_its_mechanism_or_that_none_was_identified():
+    import pandas as pd
+
+    from vqlib import claims, report
+    from vqlib.analysis import verdicts
+    from vqlib.claim_mechanisms import MECHANISMS, NOT_IDENTIFIED
+    from vqlib.regimes import REGIMES
+
+    others = [md for md in CHAPTERS if md.stem != "verdicts"]
+    collected = pd.concat([report.collect_claims([md.with_suffix(".ipynb")]).assign(chapter=md.stem) for md in others],
+                          ignore_index=True)
+    grid = claims.by_regime(verdicts.table(collected, []), list(REGIMES))
+    dependent = verdicts.regime_dependent(grid)
+    shown = verdicts.mechanisms(grid)
+    assert dependent and list(shown.claim) == [report.claim_label(c) for c in dependent]
+    statement = shown.iloc[:, -1]
+    assert all(s == NOT_IDENTIFIED or s in MECHANISMS.values() for s in statement)
+    assert (statement != NOT_IDENTIFIED).any()  # the chapters found the mechanism of some

@@ -271,3 +271,31 @@ def test_forest_plot_draws_one_panel_per_claim_with_its_margin():
     a, b = fig.axes[:2]
     assert a.get_title() == "A" and sorted(round(line.get_xdata()[0], 6) for line in a.lines if line.get_linestyle() == "--") == [-2.0, 2.0]
     assert not [line for line in b.lines if line.get_linestyle() == "--"]  # a directional claim has no margin
+
+
+def test_forest_plot_shows_every_case_of_every_regime():
+    from vqlib import report
+    from vqlib.analysis import verdicts
+
+    spec = claims.CLAIMS["scale-85-fewer-dead"]
+    cases = [[f"K = {k}", 50.0 + k, 40.0, 60.0 + k] for k in (32, 64, 128)]
+    recs = [vars(report.Claim(spec.id, spec.source, spec.quote, "", "m", v, "w", "s", regime=r, margin=85.0, kind=spec.kind,
+                              effect=82.0, low=40.0, high=92.0, cases=cases)) for r, v in [("r1", "holds"), ("r2", "inconclusive")]]
+    table = pd.DataFrame(recs)
+    grid = pd.DataFrame({"r1": ["holds"], "r2": ["inconclusive"], "holds in": ["1 of 2"]}, index=[spec.id])
+    ax = verdicts.forest_figure(table, grid).axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == [f"{r}: K = {k}" for r in ("r1", "r2") for k in (32, 64, 128)]
+    assert len([c for c in ax.containers]) == 6  # one interval per regime and case
+
+
+def test_a_claim_whose_verdict_depends_on_the_regime_has_a_mechanism_or_says_not_identified():
+    from vqlib.analysis import verdicts
+    from vqlib.claim_mechanisms import MECHANISMS, NOT_IDENTIFIED
+
+    grid = pd.DataFrame({"r1": ["holds", "holds", "does not hold"], "r2": ["does not hold", "holds", "inconclusive"],
+                         "holds in": ["", "", ""]}, index=["testbed-usage", "scale-rec-small", "noise-clean"])
+    shown = verdicts.mechanisms(grid)
+    assert list(shown.claim) == [claims.CLAIMS["testbed-usage"].label, claims.CLAIMS["noise-clean"].label]  # the same verdict: not listed
+    assert list(shown.iloc[:, -1]) == [MECHANISMS["testbed-usage"], NOT_IDENTIFIED]
+    assert shown["holds in"].iloc[0] == "r1" and shown["inconclusive in"].iloc[1] == "r2"
+    assert all(i in claims.CLAIMS and claims.CLAIMS[i].mechanism == m for i, m in MECHANISMS.items())

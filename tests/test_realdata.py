@@ -373,3 +373,19 @@ def test_regime_readings_and_claims_from_the_store(tiny_study):
     assert size.loc["patches", "pixels"] == 16 and size.loc["digits", "n_train"] == 1797 - 200
     shown, _ = ar.method_table(pd.concat(finals.values(), ignore_index=True), ["regime", "variant"])
     assert len(shown) == 5 + 4 and "usage per batch (%)" in shown.columns
+
+
+def test_bimodal_psnr_is_shown_per_seed_with_its_failure_count():
+    import pandas as pd
+
+    from vqlib.analysis import realdata as ar
+
+    ste = [20.0, 20.2, 19.8, 20.1]
+    bimodal = [22.0, 10.0, 22.1, 10.1]  # two seeds more than FAIL_DB below STE's median 20.05
+    frame = pd.DataFrame({"regime": "r", "variant": ["ste"] * 4 + ["diveq"] * 4, "psnr_db": ste + bimodal,
+                          "dead_codes": 0.0, "usage": 1.0, "usage_batch": 1.0, "perplexity": 1.0, "seed": list(range(4)) * 2})
+    out = ar.failures(frame, ["regime", "variant"])
+    assert list(out.method) == ["DiVeQ"] and out["failed seeds"].iloc[0] == "2 of 4"  # STE has no failed seed
+    assert out["PSNR per seed (dB, increasing)"].iloc[0] == "10, 10.1, 22, 22.1"
+    shown = ar.method_table(frame, ["regime", "variant"])[0]
+    assert shown["PSNR (dB)"].iloc[1] == "median 16.1; 2 of 4 seeds failed" and "[" in shown["PSNR (dB)"].iloc[0]

@@ -7,7 +7,9 @@ claim on a result frame is vqlib.claims.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
+from vqlib.claim_mechanisms import MECHANISMS
 from vqlib.claim_spec import KINDS, SIDEDNESS, ClaimSpec, _case, _names  # noqa: F401 - the schema, re-exported
 
 _TB = "000 §5 (Performance Metrics)"
@@ -416,6 +418,7 @@ CLAIMS: dict[str, ClaimSpec] = {
                   "margin; the chapter reports the comparison"),
     ]
 }
+CLAIMS.update({i: replace(CLAIMS[i], mechanism=m) for i, m in MECHANISMS.items()})  # vqlib.claim_mechanisms: what the chapters found
 
 
 def get(claim_id: str) -> ClaimSpec:

@@ -40,6 +40,7 @@ class ClaimSpec:
     directions: tuple[str, str] = ("higher", "lower")  # two-sided: words for b above / below a, shown with the verdict
     floor: str = ""  # relative: column of the frame holding the noise floor; (b − a)/(a − floor), the excess over the floor
     untestable: str = ""  # why no measurement here can test the claim (a checklist item, a methods statement): "not testable"
+    mechanism: str = ""  # where a chapter found why the verdict changes with the setting: the conditional statement
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:

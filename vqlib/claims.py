@@ -81,6 +81,7 @@ class Outcome:
     reason: str = ""  # why the claim (or some of its cases) is not applicable
     leaning: str = ""  # inconclusive: the verdict those seeds would give at the observed means ("" if unclear)
     record: object = None  # the report.Claim that :func:`record` glued (None from :func:`evaluate`)
+    n_main: int | None = None  # how many of `cases` are on the claim's own metric (the rest: its `also` parts)
 
     def measured(self) -> str:
         """Our value(s) with CIs, the half-width reached against the margin, and the seeds that would decide."""
@@ -260,7 +261,7 @@ def evaluate(spec: ClaimSpec, frame: pd.DataFrame) -> Outcome:
         results.append((sub_out.verdict, sub_out.p_value, sub_out.n_required, sub_out.leaning))
     verdict, p, n, lean = _combine(results, "all")
     half = max((ci.high - ci.low) / 2 for _, ci, _ in cases[:n_main])  # of the claim's own metric (the margin's units)
-    return Outcome(spec, verdict, p, tuple(cases), half, n, "; ".join(reasons), lean)
+    return Outcome(spec, verdict, p, tuple(cases), half, n, "; ".join(reasons), lean, n_main=n_main)
 
 
 RT = "rotation_trick"
@@ -305,7 +306,8 @@ def record(spec: ClaimSpec, frame: pd.DataFrame, regime: str = "") -> Outcome:
                  spec.section, regime=regime, p_value=out.p_value, half_width=out.half_width,
                  margin=spec.margin * spec.scale if spec.kind != "directional" else math.nan, kind=spec.kind,
                  effect=first.mean if first else math.nan, low=first.low if first else math.nan, high=first.high if first else math.nan,
-                 reading_rt=rt_reading(spec, frame))
+                 reading_rt=rt_reading(spec, frame),
+                 cases=[(label, ci.mean, ci.low, ci.high) for label, ci, _ in out.cases[:out.n_main]])
     return replace(out, record=rec)
 
 

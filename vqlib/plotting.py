@@ -65,24 +65,31 @@ def mean_ci_errorbar(ax, frame, x: str, y: str, label: str, color: str | None = 
 VERDICT_COLORS = {"holds": "#4daf4a", "does not hold": "#e41a1c", "inconclusive": "#ffbf00"}
 
 
-def forest(table, claims: list[str], regimes: list[str], labels: dict[str, str], ncols: int = 5):
-    """Small multiples, one panel per claim: the effect and its 95 % CI in every regime it was judged in (rows), coloured by
-    verdict, with 0 (dotted) and the claim's margin (dashed; ± for an equivalence or a two-sided claim) drawn, so a reader
-    sees why a verdict changes with the setting. table: collected claims with id, regime, verdict, effect, low, high,
-    margin, kind and optionally two_sided."""
+def forest(table, claims: list[str], regimes: list[str], labels: dict[str, str], ncols: int = 4):
+    """Small multiples, one panel per claim: the effect and its 95 % CI of every case in every regime it was judged in (one
+    row per regime and case, labelled "regime: case", regimes in the order given and separated by thin lines), coloured
+    by verdict, with 0 (dotted) and the claim's margin (dashed; ± for an equivalence or a two-sided claim) drawn, so a
+    reader sees why a verdict changes with the setting. table: one row per claim, regime and case with id, regime, case,
+    verdict, effect, low, high, margin, kind and optionally two_sided."""
     import math
+    import textwrap
 
     import pandas as pd
 
+    order = {r: i for i, r in enumerate(regimes)}
+    panels = {c: table[table.id == c].assign(_o=lambda f: f.regime.map(order)).sort_values("_o", kind="stable") for c in claims}
     nrows = max(1, math.ceil(len(claims) / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(2.9 * ncols, 0.28 * len(regimes) * nrows + 0.9 * nrows), squeeze=False)
+    heights = [max([len(panels[c]) for c in claims[r * ncols:(r + 1) * ncols]] or [1]) + 3 for r in range(nrows)]
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 0.12 * sum(heights) + 0.6), squeeze=False,
+                             gridspec_kw={"height_ratios": heights})
     for ax, cid in zip(axes.flat, claims):
-        rows = table[table.id == cid].set_index("regime").reindex(regimes)
-        y = range(len(regimes))
-        for i, r in zip(y, rows.itertuples()):
+        rows = panels[cid]
+        for i, r in enumerate(rows.itertuples()):
             if r.effect == r.effect:  # not NaN
-                ax.errorbar(r.effect, i, xerr=[[r.effect - r.low], [r.high - r.effect]], fmt="o", ms=3, capsize=2,
+                ax.errorbar(r.effect, i, xerr=[[r.effect - r.low], [r.high - r.effect]], fmt="o", ms=2.5, capsize=1.5, lw=0.9,
                             color=VERDICT_COLORS.get(r.verdict, "0.6"))
+        for i in [i for i in range(1, len(rows)) if rows.regime.iloc[i] != rows.regime.iloc[i - 1]]:
+            ax.axhline(i - 0.5, color="0.85", lw=0.5)
         ax.axvline(0, color="k", lw=0.6, ls=":")
         margins = rows.margin.dropna()
         if len(margins):
@@ -90,13 +97,15 @@ def forest(table, claims: list[str], regimes: list[str], labels: dict[str, str],
             both = rows.kind.dropna().eq("equivalence").any() or bool(rows.get("two_sided", pd.Series(dtype=bool)).fillna(False).any())
             for x in ((-m, m) if both else (m,)):
                 ax.axvline(x, color="0.3", lw=0.8, ls="--")
-        ax.set_yticks(list(y), regimes if ax in axes[:, 0] else [""] * len(regimes), fontsize=6)
-        ax.set_ylim(len(regimes) - 0.5, -0.5)
-        ax.set_title(labels.get(cid, cid), fontsize=7)
+        names = [f"{g}: {c}" if c else g for g, c in zip(rows.regime, rows.get("case", pd.Series("", index=rows.index)).fillna(""), strict=True)]
+        ax.set_yticks(range(len(rows)), names, fontsize=5)
+        ax.set_ylim(len(rows) - 0.5, -0.5)
+        ax.set_title(textwrap.fill(labels.get(cid, cid), 42), fontsize=7)
         ax.tick_params(axis="x", labelsize=6)
+        ax.grid(axis="y", visible=False)
     for ax in list(axes.flat)[len(claims):]:
         ax.set_visible(False)
     handles = [plt.Line2D([], [], marker="o", ls="", color=c) for c in VERDICT_COLORS.values()]
     fig.legend(handles, list(VERDICT_COLORS), loc="lower center", ncol=3, fontsize=7, frameon=False)
-    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    fig.tight_layout(rect=(0, 0.02, 1, 1))
     return fig

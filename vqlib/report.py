@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -181,6 +181,7 @@ class Claim:
     low: float = float("nan")  # its 95 % CI
     high: float = float("nan")
     reading_rt: str = ""  # the verdict with the rotation trick read in place of the seeds' rotation ("" where not about it)
+    cases: list = field(default_factory=list)  # every case on the claim's own metric: [label, mean, low, high] (forest plot)
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
         record = {k: (None if isinstance(v, float) and v != v else v) for k, v in asdict(self).items()}  # NaN is no JSON
@@ -194,12 +195,14 @@ def claim(
     id: str, source: str, claim: str, seed_value: str, measured: str, verdict: str, why: str, section: str, regime: str = "",
     p_value: float = float("nan"), half_width: float = float("nan"), margin: float = float("nan"), kind: str = "",
     effect: float = float("nan"), low: float = float("nan"), high: float = float("nan"), reading_rt: str = "",
+    cases: list | None = None,
 ) -> Claim:
     """Record a verdict on a seed claim (glued as `claim:<id>` or `claim:<id>@<regime>`, collected by the verdict chapter)."""
     if verdict not in VERDICTS:
         raise ValueError(f"verdict must be one of {list(VERDICTS)}, got {verdict!r}")
     record = Claim(id, source, claim, seed_value, measured, verdict, why, section, regime, float(p_value), float(half_width),
-                   float(margin), kind, float(effect), float(low), float(high), reading_rt)
+                   float(margin), kind, float(effect), float(low), float(high), reading_rt,
+                   [[str(c[0]), *map(float, c[1:])] for c in cases or []])
     _glue(f"claim:{id}@{regime}" if regime else f"claim:{id}", record)
     return record
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pandas as pd
 
 from vqlib import claims, report
+from vqlib.claim_mechanisms import NOT_IDENTIFIED
 from vqlib.claim_registry import UNTESTABLE
 
 #: Colours of the robustness map, by verdict ("" : not evaluated in that regime).
@@ -107,16 +108,54 @@ def _cut(text: str, n: int = 60) -> str:
 
 def forest_figure(table: pd.DataFrame, regime_grid: pd.DataFrame):
     """vqlib.plotting.forest over the registered claims judged in at least two regimes with an interval: one panel per
-    claim, titled with its short label and unit."""
+    claim, titled with its short label and unit, one row per regime and case (records without their cases: the first)."""
     from vqlib import plotting
 
     regimes = [c for c in regime_grid.columns if c != "holds in"]
     judged = table[table.regime.isin(regimes) & table.id.isin(claims.CLAIMS)]
     judged = judged[pd.to_numeric(judged.get("effect"), errors="coerce").notna()]
     judged = judged.assign(two_sided=[claims.CLAIMS[c].sidedness == "two-sided" for c in judged.id])
+    rows = judged.assign(cases=[c if isinstance(c, list) and c else [["", e, lo, hi]] for c, e, lo, hi in
+                                zip(judged.get("cases", pd.Series([None] * len(judged), index=judged.index)), judged.effect,
+                                    judged.low, judged.high, strict=True)]).explode("cases", ignore_index=True)
+    rows[["case", "effect", "low", "high"]] = pd.DataFrame(rows.pop("cases").tolist(), index=rows.index)
+    rows["case"] = rows.groupby("id").case.transform(_varying)
     ids = [c for c in regime_grid.index if judged[judged.id == c].regime.nunique() >= 2]
     labels = {c: claims.CLAIMS[c].label + (f" ({claims.CLAIMS[c].unit.strip()})" if claims.CLAIMS[c].unit else "") for c in ids}
-    return plotting.forest(judged.astype({"effect": float, "low": float, "high": float, "margin": float}), ids, regimes, labels)
+    return plotting.forest(rows.astype({"effect": float, "low": float, "high": float, "margin": float}), ids, regimes, labels)
+
+
+def _varying(labels: pd.Series) -> pd.Series:
+    """Case labels ("sweep = sigma, start = standard, sigma = 0.4") without the parts every case of the claim shares."""
+    parts = [str(x).split(", ") if x else [] for x in labels]
+    common = set.intersection(*map(set, parts)) if len(parts) > 1 else set()
+    return pd.Series([", ".join(p for p in ps if p not in common) for ps in parts], index=labels.index)
+
+
+def regime_dependent(regime_grid: pd.DataFrame) -> list[str]:
+    """The claims decided or inconclusive in at least two regimes whose verdict differs between them."""
+    grid = regime_grid[[c for c in regime_grid.columns if c != "holds in"]]
+    evaluated = grid.isin(["holds", "does not hold", "inconclusive"])
+    return [c for c in grid.index if evaluated.loc[c].sum() >= 2 and grid.loc[c][evaluated.loc[c]].nunique() > 1]
+
+
+def mechanisms(regime_grid: pd.DataFrame) -> pd.DataFrame:
+    """Per claim whose verdict depends on the regime: where it holds, does not hold and is inconclusive, and the
+    conditional statement where a chapter found the mechanism (vqlib.claim_mechanisms), else "mechanism not identified"."""
+    grid = regime_grid[[c for c in regime_grid.columns if c != "holds in"]]
+    ids = regime_dependent(regime_grid)
+
+    def where(c, v):
+        return ", ".join(r for r in grid.columns if grid.loc[c, r] == v) or "–"
+
+    return pd.DataFrame({
+        "claim": [report.claim_label(c) for c in ids],
+        "holds in": [where(c, "holds") for c in ids],
+        "does not hold in": [where(c, "does not hold") for c in ids],
+        "inconclusive in": [where(c, "inconclusive") for c in ids],
+        "when it holds (the mechanism the chapters found)": [
+            claims.CLAIMS[c].mechanism if c in claims.CLAIMS and claims.CLAIMS[c].mechanism else NOT_IDENTIFIED for c in ids],
+    })
 
 
 def shown(table: pd.DataFrame) -> pd.DataFrame:
