@@ -144,9 +144,11 @@ def test_study_tasks_and_tables(monkeypatch):
     from vqlib.studies import realconv as study
 
     p = {"conv_seeds": 2, "seed": 0, "conv_K_list": [16, 64], "conv_methods": ["ste", "simvq", "fsq"], "conv_regimes": ["seeds-budget", "ema"],
-         "conv_batch": 8, "conv_hidden": 4, "conv_m": 8, "conv_split": "wheels-v1"}
+         "conv_batch": 8, "conv_hidden": 4, "conv_m": 8, "conv_split": "wheels-v1", "conv_cap": 3000, "conv_converged_K": [64]}
     tasks = study.tasks(p)
     assert [(t["regime"], t["K"]) for t in tasks] == [("seeds-budget", 16), ("seeds-budget", 64), ("ema", 16), ("ema", 64)]
+    converged = study.tasks({**p, "conv_regimes": ["converged", "ema"]})
+    assert [(t["regime"], t["K"], t.get("conv_cap")) for t in converged] == [("converged", 64, 3000), ("ema", 16, None), ("ema", 64, None)]
     monkeypatch.setattr(study.images, "crops", lambda *a: _tiny_crops())
     monkeypatch.setattr(study.regimes, "get", lambda name: replace(regimes.REGIMES[name], steps=3))
     out = study.compute(tasks[2], torch.device("cpu"))
@@ -169,6 +171,9 @@ def test_study_tasks_and_tables(monkeypatch):
     ({"conv_K_list": [2]}, "conv_K_list[0] must be an integer in [4, 4096]"),
     ({"conv_split": "all"}, "conv_split must be one of"),
     ({"conv_seeds": 0}, "conv_seeds must be an integer in [1"),
+    ({"conv_regimes": ["seeds-budget", "cosine"]}, "conv_regimes[1] must be one of"),
+    ({"conv_converged_K": [48], "conv_methods": ["ste", "fsq"]}, "conv_converged_K[0] must be a power of two"),
+    ({"conv_cap": 1000}, "conv_cap must be an integer in [2500"),
 ])
 def test_bad_study_parameters_fail_in_the_check(over, words):
     from vqlib import params
@@ -176,3 +181,16 @@ def test_bad_study_parameters_fail_in_the_check(over, words):
     with pytest.raises((ValueError, TypeError)) as err:
         params.check(over)
     assert words in str(err.value) and "\n" not in str(err.value)
+
+
+def test_converging_regime_stops_each_slice_on_validation_crops():
+    """Under a converging regime each slice records where it stopped and whether the rule stopped it: with nothing
+    to learn (learning rates 0) every slice meets the rule at its first check (a whole window in, and not before the budget) and the
+    run ends there; a fixed budget runs to its end with no slice stopped by a rule."""
+    data = _tiny_crops()
+    still = replace(regimes.get("converged"), steps=4000, lr=0.0, codebook_lr=0.0)
+    run = realconv.train(data, 16, ["ste", "rotation_trick"], still, n_seeds=2, batch_size=8, n_val=64)
+    first_check = max(regimes.BASE_STEPS, regimes.CONVERGE_WINDOW)  # the first check with a whole window behind it
+    assert run.final.met.all() and (run.final.steps_run == first_check).all()
+    budget = realconv.train(data, 16, ["ste"], replace(regimes.get("seeds-budget"), steps=3), n_seeds=1, batch_size=8)
+    assert (budget.final.steps_run == 3).all() and not budget.final.met.any()

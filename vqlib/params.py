@@ -388,11 +388,19 @@ def _splits() -> list[str]:
 
 
 def _check_realconv(params: dict[str, Any]) -> None:
-    """FSQ's levels must multiply to K exactly (fours, and a two when log2 K is odd): every conv K a power of two."""
+    """FSQ's levels must multiply to K exactly (fours, and a two when log2 K is odd): every conv K a power of two;
+    the convolutional model has plain codebooks only (no affine or cosine form)."""
+    from vqlib.regimes import REGIMES
+
     if "fsq" in params.get("conv_methods", []):
-        for i, k in enumerate(params.get("conv_K_list", [])):
-            if k & (k - 1):
-                raise ValueError(f"conv_K_list[{i}] must be a power of two when conv_methods has 'fsq' (∏ levels = K), got {k}")
+        for name in ("conv_K_list", "conv_converged_K"):
+            for i, k in enumerate(params.get(name, [])):
+                if k & (k - 1):
+                    raise ValueError(f"{name}[{i}] must be a power of two when conv_methods has 'fsq' (∏ levels = K), got {k}")
+    for i, r in enumerate(params.get("conv_regimes", [])):
+        if REGIMES[r].form != "plain":
+            plain = sorted(n for n, g in REGIMES.items() if g.form == "plain")
+            raise ValueError(f"conv_regimes[{i}] must be one of {plain} (the convolutional model's codebook is plain), got {r!r}")
 
 
 SPECS.update({
@@ -404,4 +412,6 @@ SPECS.update({
     "conv_hidden": Spec(_int(1), "channels of the convolutional VQ-VAE's hidden layer"),
     "conv_m": Spec(_int(1), "dimension of each latent of the 4×4 grid"),
     "conv_split": Spec(_choice(_splits), "named split of training and held-out images (vqlib.images.SPLITS)"),
+    "conv_cap": Spec(_int(2500, 100000), "step cap of the convolutional model's converging regimes (their stop rule needs ≥ 2,500)"),
+    "conv_converged_K": Spec(_list(_int(4, 4096)), "codebook sizes at which the convolutional model runs its converging regimes"),
 })

@@ -41,7 +41,7 @@ CHAPTERS: dict[str, list[str]] = {
     "multimodal": ["multimodal"],
     "commitment_noise": ["commitment_noise"],
     "convergence": ["convergence", "convergence_cost"],
-    "realdata": ["realdata"],
+    "realdata": ["realdata", "realconv"],
     "cost": ["cost"],
 }
 

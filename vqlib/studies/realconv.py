@@ -9,29 +9,39 @@ out, and why), runs (cost). Not yet wired into a chapter (see the report of issu
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import pandas as pd
 import torch
 
 from vqlib import images, realconv, regimes
 
-PARAMS = ("conv_seeds", "seed", "conv_K_list", "conv_methods", "conv_regimes", "conv_batch", "conv_hidden", "conv_m", "conv_split")
+PARAMS = ("conv_seeds", "seed", "conv_K_list", "conv_methods", "conv_regimes", "conv_batch", "conv_hidden", "conv_m", "conv_split",
+          "conv_cap", "conv_converged_K")
 #: Code counts move with argmin near-ties.
-SPREAD = ("dead_codes", "usage", "entropy_bits", "bpp_entropy", "steps_run")
+SPREAD = ("dead_codes", "usage", "entropy_bits", "bpp_entropy", "steps_run", "met")
 UNVERIFIED = ("seconds_per_step", "cpu_seconds_per_step", "cpu_seconds", "wall_seconds")
 
 
 def tasks(p: dict) -> list[dict]:
-    """One task per (regime, K)."""
-    shared = {k: p[k] for k in PARAMS if k not in ("conv_K_list", "conv_regimes")}
-    return [{**shared, "regime": r, "K": k} for r in p["conv_regimes"] for k in p["conv_K_list"]]
+    """One task per (regime, K): a fixed-budget regime at every K of conv_K_list, a converging one (its cap conv_cap)
+    at the K of conv_converged_K only (a converged run costs up to conv_cap / 500 fixed-budget runs)."""
+    shared = {k: p[k] for k in PARAMS if k not in ("conv_K_list", "conv_regimes", "conv_converged_K", "conv_cap")}
+    out = []
+    for r in p["conv_regimes"]:
+        converging = regimes.get(r).converge
+        for k in p["conv_converged_K"] if converging else p["conv_K_list"]:
+            out.append({**shared, "regime": r, "K": k, **({"conv_cap": p["conv_cap"]} if converging else {})})
+    return out
 
 
 def compute(t: dict, device: torch.device) -> dict[str, pd.DataFrame]:
     """Tables final, initial, dropped and runs of one (regime, K)."""
     tic, cpu_tic = time.perf_counter(), time.process_time()
     data = images.crops(t["conv_split"], 16, 8)
-    run = realconv.train(data, t["K"], list(t["conv_methods"]), regimes.get(t["regime"]), t["conv_seeds"], t["seed"], t["conv_hidden"],
+    regime = regimes.get(t["regime"])
+    regime = replace(regime, steps=t["conv_cap"]) if regime.converge else regime
+    run = realconv.train(data, t["K"], list(t["conv_methods"]), regime, t["conv_seeds"], t["seed"], t["conv_hidden"],
                          t["conv_m"], batch_size=t["conv_batch"], device=device)
     tags = {"regime": t["regime"], "K": t["K"]}
     dropped = pd.DataFrame({"regime": t["regime"], "method": list(run.dropped), "why": list(run.dropped.values())},
