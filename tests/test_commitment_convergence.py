@@ -16,7 +16,7 @@ from vqlib.studies.common import estimator_grid, regime_grids
 from vqlib.studies.common import testbed_data as make_testbed
 
 CPU = torch.device("cpu")
-CN = {"seeds": 3, "seed": 0, "D": 16, "m": 3, "K": 8, "steps": 20, "batch_size": 64, "lr": 1e-3, "beta": 0.25, "beta_list": [0.1, 1.0], "sigma": 0.1,
+CN = {"seeds": 3, "seed": 0, "D": 16, "m": 3, "K": 8, "steps": 20, "cap_factor": 0, "batch_size": 64, "lr": 1e-3, "beta": 0.25, "beta_list": [0.1, 1.0], "sigma": 0.1,
           "sigma_list": [0.0, 0.1, 0.4], "lambda_1": 4.0, "decay": 0.5, "n_train": 600, "n_eval": 200, "eval_every": 10, "collapse_scale": 0.01,
           "methods": ["ste", "projection"], "regimes": ["seeds-budget", "ema"], "restart_window": 50}
 CV = {"seeds": 3, "seed": 0, "D": 16, "m": 3, "K_list": [8, 16], "steps": 20, "batch_size": 64, "lr": 1e-3, "beta": 0.25, "sigma": 0.1, "lambda_1": 4.0,
