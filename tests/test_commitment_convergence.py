@@ -19,7 +19,7 @@ CPU = torch.device("cpu")
 CN = {"seeds": 3, "seed": 0, "D": 16, "m": 3, "K": 8, "steps": 20, "batch_size": 64, "lr": 1e-3, "beta": 0.25, "beta_list": [0.1, 1.0], "sigma": 0.1,
           "sigma_list": [0.0, 0.1, 0.4], "lambda_1": 4.0, "decay": 0.5, "n_train": 600, "n_eval": 200, "eval_every": 10, "collapse_scale": 0.01,
           "methods": ["ste", "projection"], "regimes": ["seeds-budget", "ema"], "restart_window": 50}
-CV = {"seeds": 3, "seed": 0, "D": 16, "m": 3, "K_list": [8, 16], "steps": 20, "batch_size": 64, "lr": 1e-3, "beta": 0.25, "sigma": 0.1, "lambda_1": 4.0,
+CV = {"seeds": 3, "seed": 0, "D": 16, "m": 3, "K_list": [8, 16], "steps": 20, "cap_factor": 0, "batch_size": 64, "lr": 1e-3, "beta": 0.25, "sigma": 0.1, "lambda_1": 4.0,
           "decay": 0.5, "n_train": 600, "n_eval": 200, "eval_every": 10, "lloyd_iters": 3, "methods": ["ste", "projection", "rotation_trick"],
           "regimes": ["seeds-budget", "codebook-lr", "converged"], "restart_window": 50, "timing_steps": 2, "timing_repeats": 2}
 
@@ -165,3 +165,11 @@ def test_convergence_final_has_each_converged_slices_stop_and_the_readings_state
     share = {K: 100 * g.met_rule.astype(bool).mean() for K, g in conv.groupby("K")}
     text = aconv.readings(cv_res["history"], CV["regimes"], CV["K_list"], CV["steps"], CV["lr"], f)["conv_met_share"]
     assert text == ", ".join(f"{v:.0f} % at K = {K}" for K, v in share.items())
+
+
+def test_convergence_cap_factor_caps_the_converged_regime_at_a_multiple_of_steps():
+    torch.set_num_threads(1)
+    p = {**CV, "K_list": [8], "regimes": ["converged"], "cap_factor": 3}
+    out = convergence.compute(convergence.tasks(p)[0], CPU)
+    assert out["final"].stop_step.max() <= 3 * p["steps"] and out["history"].step.max() <= 3 * p["steps"]
+    assert aconv.readings(out["history"], p["regimes"], p["K_list"], p["steps"], p["lr"], out["final"], 3)["conv_cap"] == 60

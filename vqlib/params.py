@@ -89,6 +89,7 @@ SPECS: dict[str, Spec] = {
     "K": Spec(_int(1), "codebook size"),
     "K_list": Spec(_list(_int(1)), "codebook sizes to sweep"),
     "steps": Spec(_int(1), "training steps"),
+    "cap_factor": Spec(_int(0), "cap of a converging regime's per-slice stop rule as a multiple of steps (0: the regime's own, 40)"),
     "batch_size": Spec(_int(1), "minibatch size"),
     "lr": Spec(_float(0.0, strict_low=True), "Adam learning rate"),
     "beta": Spec(_float(0.0), "commitment weight β"),

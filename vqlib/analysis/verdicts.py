@@ -75,10 +75,44 @@ def readings(table: pd.DataFrame, regime_grid: pd.DataFrame, n_chapters: int) ->
     return out
 
 
-def robustness_figure(regime_grid: pd.DataFrame, table: pd.DataFrame | None = None):
+#: The share of a converged cell's slices that must meet their stop rule (issue 18's goal); below it the cell is marked.
+MET_GOAL = 0.95
+#: The chapters whose studies train in the converged regime with a per-slice stop rule (their final tables carry met_rule).
+CONVERGED_CHAPTERS = ("testbed", "convergence")
+
+
+def met_shares(chapters: tuple[str, ...] = CONVERGED_CHAPTERS) -> dict[str, float]:
+    """Per chapter, the share of its converged-regime slices (method, seed, K) whose stop rule met before the cap, read from
+    the stored results at the chapter's default parameters (the final table's met_rule)."""
+    from vqlib import results
+    from vqlib.runner.chapters import ROOT, chapter_defaults, read_chapter
+
+    out = {}
+    for ch in chapters:
+        final = results.load(ch, chapter_defaults(read_chapter(ROOT / "book" / f"{ch}.md")))["final"]
+        if "met_rule" in final.columns:
+            met = final[final.get("regime", pd.Series("converged", index=final.index)).eq("converged")].met_rule.dropna()
+            if len(met):
+                out[ch] = float(met.astype(float).mean())
+    return out
+
+
+def unconverged_cells(table: pd.DataFrame, shares: dict[str, float], goal: float = MET_GOAL, regime: str = "converged") -> list[tuple[str, str]]:
+    """(claim, regime) cells judged in `regime` by a chapter whose share of slices that met the stop rule is below `goal`."""
+    judged = table[(table.regime == regime) & table.chapter.isin(list(shares))]
+    return sorted({(c, regime) for c, ch in zip(judged.id, judged.chapter, strict=True) if shares[ch] < goal})
+
+
+def met_text(shares: dict[str, float]) -> str:
+    """The shares of :func:`met_shares` in words, for the prose."""
+    return ", ".join(f"{100 * v:.0f} % ({ch})" for ch, v in shares.items()) or "–"
+
+
+def robustness_figure(regime_grid: pd.DataFrame, table: pd.DataFrame | None = None, unconverged: list[tuple[str, str]] = ()):
     """Each claim evaluated per regime (rows) and its verdict in each regime (columns), coloured by verdict.
 
     Rows are named by the claim's registry label, else by its words in `table` (id, claim), cut to 60 characters.
+    Cells in `unconverged` ((claim, regime), :func:`unconverged_cells`) are hatched and marked "†".
     """
     import matplotlib.pyplot as plt
     from matplotlib.colors import ListedColormap
@@ -94,11 +128,19 @@ def robustness_figure(regime_grid: pd.DataFrame, table: pd.DataFrame | None = No
     ax.set_yticks(range(len(regime_grid)), labels)
     for i, text in enumerate(regime_grid["holds in"]):
         ax.text(len(cols) - 0.4, i, text, va="center", fontsize=8)
+    marked = [(list(regime_grid.index).index(c), cols.index(r)) for c, r in unconverged if c in regime_grid.index and r in cols]
+    for i, j in marked:
+        ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="///", edgecolor="black", linewidth=0))
+        ax.text(j, i, "†", ha="center", va="center", fontsize=10, fontweight="bold")
     ax.set(xlabel="training regime", ylabel="claim")
     ax.grid(False)
     handles = [plt.Rectangle((0, 0), 1, 1, color=COLORS[v]) for v in names[:5]]
+    labels = names[:5]
+    if marked:
+        handles.append(plt.Rectangle((0, 0), 1, 1, fill=False, hatch="///", edgecolor="black"))
+        labels = [*labels, f"† < {100 * MET_GOAL:.0f} % of slices\nmet the stop rule"]
     fig.tight_layout()
-    fig.legend(handles, names[:5], fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 0.99), title="verdict")  # beside the map, at its top
+    fig.legend(handles, labels, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 0.99), title="verdict")  # beside the map, at its top
     return fig
 
 

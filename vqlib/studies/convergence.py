@@ -1,6 +1,9 @@
 """Convergence (book/convergence.md): long runs at every K of K_list, evaluated every `eval_every` steps; one task
 per (K, regime).
 
+`cap_factor` × `steps` caps a converging regime's per-slice stop rule (0: the regime's own cap, 40× `steps`), so
+a small `-p steps` run stays small; the fixed-budget regimes ignore it.
+
 Tables: `final` (one row per method and seed at the run's last evaluation, with `lloyd_gain`, the relative drop of
 the latent distortion that `lloyd_iters` Lloyd iterations achieve from the trained codebook) and `history` (the
 learning curves). Steps to a target and run averages are derived from `history` (vqlib.analysis.convergence).
@@ -8,13 +11,15 @@ learning curves). Steps to a target and run averages are derived from `history` 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pandas as pd
 import torch
 
 from vqlib import grid
-from vqlib.studies.common import regime_grids, testbed_data
+from vqlib.studies.common import estimator_grid, regime_recipe, testbed_data
 
-PARAMS = ("seeds", "seed", "D", "m", "K_list", "steps", "batch_size", "lr", "beta", "sigma", "lambda_1", "decay", "n_train",
+PARAMS = ("seeds", "seed", "D", "m", "K_list", "steps", "cap_factor", "batch_size", "lr", "beta", "sigma", "lambda_1", "decay", "n_train",
           "n_eval", "eval_every", "lloyd_iters", "methods", "regimes", "restart_window")
 #: Columns that move with the last bits: dead codes are integers decided by argmin near-ties, and the steps to a
 #: target derived from `history` move with them.
@@ -31,8 +36,12 @@ def compute(t: dict, device: torch.device) -> dict[str, pd.DataFrame]:
     """final (with lloyd_gain; a converging regime adds each slice's stop_step and met_rule) and history of one (K, regime)."""
     tb = testbed_data(t["seeds"], t["D"], t["m"], t["sigma"], t["lambda_1"], t["decay"], t["n_train"], t["n_eval"], t["seed"], device)
     r, K = t["regime"], t["K"]
-    run = regime_grids([tb], K, t["methods"], [t["beta"]], [r], t["steps"], t["batch_size"], t["lr"], t["seed"], t["eval_every"],
-                       t["restart_window"])[r]
+    recipe = regime_recipe(r, t["steps"], t["lr"])
+    if recipe.converge and t["cap_factor"]:  # the chapter's own cap instead of the regime's 40× steps
+        recipe = replace(recipe, steps=t["cap_factor"] * t["steps"])
+    run = estimator_grid([tb], K, t["methods"], [t["beta"]], recipe.steps, t["batch_size"], recipe.lr, t["seed"], t["eval_every"],
+                         recipe.init, t["restart_window"], regime=recipe, min_steps=t["steps"] if recipe.converge else 0)
+    run.history.insert(0, "regime", r)
     final = run.final.assign(K=K, lloyd_gain=grid.lloyd_gain(run, tb.x_eval, t["lloyd_iters"]).cpu().numpy())
     if run.stop_step is not None:  # per slice: the step it stopped at and whether its rule met before the cap
         final = final.merge(run.slices[["method", "seed", "stop_step", "met_rule"]], on=["method", "seed"], how="left")
