@@ -385,7 +385,7 @@ def test_bimodal_psnr_is_shown_per_seed_with_its_failure_count():
     frame = pd.DataFrame({"regime": "r", "variant": ["ste"] * 4 + ["diveq"] * 4, "psnr_db": ste + bimodal,
                           "dead_codes": 0.0, "usage": 1.0, "usage_batch": 1.0, "perplexity": 1.0, "seed": list(range(4)) * 2})
     out = ar.failures(frame, ["regime", "variant"])
-    assert list(out.method) == ["DiVeQ"] and out["failed seeds"].iloc[0] == "2 of 4"  # STE has no failed seed
+    assert list(out.method) == ["DiVeQ variant (vqlib)"] and out["failed seeds"].iloc[0] == "2 of 4"  # STE has no failed seed
     assert out["PSNR per seed (dB, increasing)"].iloc[0] == "10, 10.1, 22, 22.1"
     shown = ar.method_table(frame, ["regime", "variant"])[0]
     assert shown["PSNR (dB)"].iloc[1] == "median 16.1; 2 of 4 seeds failed" and "[" in shown["PSNR (dB)"].iloc[0]

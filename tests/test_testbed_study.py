@@ -60,7 +60,7 @@ def test_chapter_readings_run_on_the_tiny_tables(tables):
     f, regimes = tables["final"], TINY["regimes"]
     shown, _ = analysis.final_table(f, TINY["estimators"], regimes)
     assert len(shown) == len(regimes) * (len(TINY["estimators"]) + 1) and "MSE (seed)" in shown.columns
-    outcomes = claims.record_all(list(analysis.CLAIMS), f, regimes)
+    outcomes = claims.record_all(list(analysis.CLAIMS), claims.with_floor(f, TINY["D"], TINY["m"], TINY["sigma"]), regimes)  # as the chapter
     values = analysis.claim_values(outcomes, f, TINY["estimators"], regimes)
     assert values["testbed_first_regime"] == regimes[0] and values["testbed_ste_manual_gap"] == "0.0e+00"  # identical gradients
     assert len(analysis.claims_table(outcomes, regimes)) == len(analysis.CLAIMS)

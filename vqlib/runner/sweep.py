@@ -240,7 +240,10 @@ def combine(chapter: Path, results: list[PointResult], runs_dir: Path) -> Path:
         frames: dict[str, list] = {}
         for r in done:
             for csv in sorted((r.folder / "tables").glob("*.csv")):
-                frame = pd.read_csv(csv)
+                try:
+                    frame = pd.read_csv(csv)
+                except pd.errors.EmptyDataError:  # a table with no columns (nothing was run for it at this point)
+                    continue
                 head = {n: _cell(r.params[n]) for n in names}
                 head["run"] = r.folder.name
                 frames.setdefault(csv.stem, []).append(frame.assign(**head)[[*head, *frame.columns]])
