@@ -124,6 +124,19 @@ def test_any_combination_needs_one_case_and_also_needs_every_part():
     assert "and" in both.criterion()
 
 
+def test_any_of_several_methods_is_judged_on_those_the_regime_ran():
+    """A regime may leave a method out (e.g. SimVQ under EMA): "any of these" is then judged on the others; all left out: not testable."""
+    f = _frame(BASE, BASE + 1)
+    several = ClaimSpec("t", "s", "q", "", "v", "directional", ("b", "c"), "a", combine="any")
+    out = claims.evaluate(several, f)
+    assert out.verdict == "holds" and [label for label, _, _ in out.cases] == ["b"]
+    every = ClaimSpec("t", "s", "q", "", "v", "directional", ("b", "c"), "a")  # "all of these": c's absence is no pass
+    with pytest.raises(claims.NotMeasured, match="'c'"):
+        claims.evaluate(every, f)
+    with pytest.raises(claims.NotMeasured, match="'c'"):
+        claims.evaluate(ClaimSpec("t", "s", "q", "", "v", "directional", ("c", "d"), "a", combine="any"), f)
+
+
 def test_cluster_agreement_is_sklearns_and_ignores_relabelling():
     import torch
     from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score

@@ -3,6 +3,7 @@
 import math
 from dataclasses import replace
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -98,8 +99,19 @@ def test_training_runs_every_method_and_learns():
     dead = run.final.set_index(["method", "seed"]).dead_codes
     assert (dead["restart"] < dead["ste"]).all()
     assert run.seconds_per_step > 0 and not run.dropped
-    ema = realconv.train(data, 16, ["ste", "simvq", "diveq", "nsvq", "fsq"], replace(regimes.get("ema"), steps=3), n_seeds=1, batch_size=8)
-    assert sorted(ema.dropped) == ["diveq", "fsq", "nsvq", "simvq"] and list(ema.final.method) == ["ste"]
+    ema = realconv.train(data, 16, ["ste", "simvq", "diveq", "diveq_variant", "nsvq", "fsq"], replace(regimes.get("ema"), steps=3),
+                         n_seeds=1, batch_size=8)
+    assert sorted(ema.dropped) == ["diveq", "diveq_variant", "fsq", "nsvq", "simvq"] and list(ema.final.method) == ["ste"]
+
+
+def test_a_method_trained_alone_is_trained_as_beside_the_others():
+    """The converged regime runs one task per method: a method alone must see the same start and minibatches (paired)."""
+    data = _tiny_crops()
+    regime = replace(regimes.get("seeds-budget"), steps=20)
+    both = realconv.train(data, 16, ["ste", "rotation_trick", "fsq"], regime, n_seeds=2, batch_size=8).final.set_index(["method", "seed"])
+    for mt in ("ste", "fsq"):
+        alone = realconv.train(data, 16, [mt], regime, n_seeds=2, batch_size=8).final.set_index(["method", "seed"])
+        assert np.allclose(alone.recon_mse, both.loc[alone.index].recon_mse, rtol=1e-5)
 
 
 def test_authors_replacement_runs_inside_training():
@@ -144,11 +156,14 @@ def test_study_tasks_and_tables(monkeypatch):
     from vqlib.studies import realconv as study
 
     p = {"conv_seeds": 2, "seed": 0, "conv_K_list": [16, 64], "conv_methods": ["ste", "simvq", "fsq"], "conv_regimes": ["seeds-budget", "ema"],
-         "conv_batch": 8, "conv_hidden": 4, "conv_m": 8, "conv_split": "wheels-v1", "conv_cap": 3000, "conv_converged_K": [64]}
+         "conv_batch": 8, "conv_hidden": 4, "conv_m": 8, "conv_split": "wheels-v1", "conv_cap": 3000, "conv_converged_K": [64],
+         "conv_converged_methods": ["ste", "simvq", "fsq"]}
     tasks = study.tasks(p)
     assert [(t["regime"], t["K"]) for t in tasks] == [("seeds-budget", 16), ("seeds-budget", 64), ("ema", 16), ("ema", 64)]
     converged = study.tasks({**p, "conv_regimes": ["converged", "ema"]})
-    assert [(t["regime"], t["K"], t.get("conv_cap")) for t in converged] == [("converged", 64, 3000), ("ema", 16, None), ("ema", 64, None)]
+    assert [(t["regime"], t["K"], t.get("conv_cap"), t["conv_methods"]) for t in converged] == [
+        ("converged", 64, 3000, ["ste"]), ("converged", 64, 3000, ["simvq"]), ("converged", 64, 3000, ["fsq"]),
+        ("ema", 16, None, p["conv_methods"]), ("ema", 64, None, p["conv_methods"])]
     monkeypatch.setattr(study.images, "crops", lambda *a: _tiny_crops())
     monkeypatch.setattr(study.regimes, "get", lambda name: replace(regimes.REGIMES[name], steps=3))
     out = study.compute(tasks[2], torch.device("cpu"))
@@ -163,6 +178,12 @@ def test_study_tasks_and_tables(monkeypatch):
     assert numbers.psnr_db_mean[0] == pytest.approx(ste.psnr_db.mean())
     with pytest.raises(ValueError, match="no convolutional runs at regime = 'ema', K = 16"):
         analysis.method_table(out["final"], "ema", 16)
+    frame = analysis.claim_frame(out["final"])
+    assert np.allclose(frame.dead_pct, 100 * frame.dead_codes / 16) and np.allclose(np.log2(frame.perplexity), frame.entropy_bits)
+    from vqlib import claims
+
+    outcome = claims.evaluate(claims.get("realconv-estimator-matters"), frame.assign(K=256))  # simvq ran; the others did not
+    assert len(outcome.cases) == 1 and outcome.cases[0][0].startswith("K = 256, simvq")
 
 
 @pytest.mark.parametrize("over, words", [

@@ -10,19 +10,10 @@ import math
 from dataclasses import replace
 
 from vqlib.claim_mechanisms import MECHANISMS
-from vqlib.claim_spec import KINDS, SIDEDNESS, ClaimSpec, _case, _names  # noqa: F401 - the schema, re-exported
+from vqlib.claim_registry_real import realconv_claims, realdata_claims
+from vqlib.claim_spec import DEAD_MARGIN_PCT, FLOOR, KINDS, MSE_MARGIN, ROT, SIDEDNESS, ClaimSpec, _case, _ks, _names  # noqa: F401 - the schema and the shared margins, re-exported
 
 _TB = "000 §5 (Performance Metrics)"
-#: Dead codes count as similar when the paired difference lies within ±10 percentage points of K.
-DEAD_MARGIN_PCT = 10.0
-ROT = "projection"  # the seeds' "rotation"
-#: The column of a synthetic chapter's frame with the noise floor (D − m)σ²/D per coordinate (claims.with_floor): relative
-#: reconstruction margins there are judged on the excess over it.
-FLOOR = "noise_floor"
-
-
-def _ks(*K: int) -> tuple[dict, ...]:
-    return tuple({"K": k} for k in K)
 
 
 def _scale_claims() -> list[ClaimSpec]:
@@ -86,8 +77,6 @@ def _scale_claims() -> list[ClaimSpec]:
                   untestable="a methods statement (how many seeds the seeds ran), not a claim about trained models; this book "
                   "runs at least five paired seeds and judges every claim on them"),
     ]
-#: Reconstruction MSE counts as equivalent when the paired relative difference lies within ±2 %.
-MSE_MARGIN = 0.02
 #: Steps to a common target count as comparable when the paired relative difference lies within ±20 %.
 SPEED_MARGIN = 0.20
 #: book/commitment_noise.md: the β values below / at or above the seeds' 0.25 and 0.5, the noise levels (chapter defaults).
@@ -182,44 +171,6 @@ def _convergence_claims() -> list[ClaimSpec]:
         ClaimSpec("convergence-long-entropy", src, "Entropy at K = 32: 2.93 (STE) vs 3.25 (rotation), +11 % (re-tested after a long run)",
                   "2.93 vs 3.25 (+11 %)", "entropy_bits", "size", ROT, "ste", margin=0.11, relative=True, where=_ks(32), section=cv, **pct,
                   label="11 % more entropy after a long run"),
-    ]
-
-
-def _realdata_claims() -> list[ClaimSpec]:
-    """The seeds' claims re-tested on the photo patches (book/realdata.md, vqlib.analysis.realdata.claim_frame): one row per
-    variant (as method) and seed of one regime, at the chapter's K; STE from a given start is also "ste/<init>"."""
-    pct, sec, rd = dict(scale=100, unit=" %"), "realdata-verdicts", "ste/rd_optimal"
-    return [
-        ClaimSpec("realdata-85-fewer-dead", "000 §1; 002 Empirical Evidence", "Large codebooks (K ≥ 32): 85 % fewer dead codes with "
-                  "rotation than with STE (real data, at the chapter's K)", "85 %", "dead_codes", "size", ROT, "ste", margin=0.85, reduction=True,
-                  section=sec, **pct, label="Real data: 85 % fewer dead codes"),
-        ClaimSpec("realdata-k64-dead", "002 Performance Summary", "Dead codes at K = 64: an 88 % reduction (real data)",
-                  "25.7 vs 3.0 (88 %)", "dead_codes", "size", ROT, "ste", margin=0.88, reduction=True, where=_ks(64), section=sec,
-                  **pct, label="Real data: 88 % fewer dead codes at K = 64"),
-        ClaimSpec("realdata-equal-quality", "000 §1; 002 Bottom Line", "Rotation keeps reconstruction quality equivalent to "
-                  "STE's (real data)", "", "recon_mse", "equivalence", ROT, "ste", margin=MSE_MARGIN, relative=True, section=sec,
-                  **pct, label="Real data: equal MSE"),
-        ClaimSpec("realdata-utilization", "000 §1; 002 Bottom Line; 002 Validation Checklist", "Rotation significantly improves "
-                  "codebook utilization (real data)", "", "dead_codes", "directional", ROT, "ste", sign=-1, section=sec,
-                  also=(ClaimSpec("", "", "", "", "perplexity", "directional", ROT, "ste"),),
-                  label="Real data: rotation improves utilization"),
-        ClaimSpec("realdata-estimator-matters", "002 Academic Contribution", "Gradient estimator choice critically affects "
-                  "discrete representation learning (real data)", "", "dead_pct", "size", (ROT, "rotation_trick", "nsvq", "diveq"),
-                  "ste", margin=DEAD_MARGIN_PCT, sidedness="two-sided", combine="any", section=sec, unit=" pp",
-                  directions=("more dead codes", "fewer dead codes"), label="Real data: estimator choice changes dead codes"),
-        ClaimSpec("realdata-rec-all-active", "002 Practical Recommendations", "Use rotation for resource efficiency, when all "
-                  "codes must be active (real data)", "", "dead_codes", "size", ROT, None, margin=1.0, sign=-1, section=sec,
-                  label="Real data: rotation keeps every code active"),
-        ClaimSpec("realdata-init-uniform-dead", "000 §3 (Codebook Utilization Patterns)", "Standard uniform initialization "
-                  "causes many dead codes (more than the k-means and data-sample starts; real data, STE)", "", "dead_codes",
-                  "directional", "ste/kmeans", "ste/uniform", sign=-1, section=sec,
-                  also=(ClaimSpec("", "", "", "", "dead_codes", "directional", "ste/data_samples", "ste/uniform", sign=-1),),
-                  label="Real data: uniform start leaves more dead codes"),
-        ClaimSpec("realdata-init-theory-dead", "000 §3 (Codebook Utilization Patterns)", "Theory-based (R(D)) initialization: "
-                  "expected 0–5 dead codes, initially and after training (real data, STE)", "0–5", "dead_codes", "size", rd, None,
-                  margin=5.0, sign=-1, section=sec,
-                  also=(ClaimSpec("", "", "", "", "dead_codes_start", "size", rd, None, margin=5.0, sign=-1),),
-                  label="Real data: R(D) start has 0–5 dead codes"),
     ]
 
 
@@ -376,7 +327,8 @@ CLAIMS: dict[str, ClaimSpec] = {
         *_scale_claims(),
         *_commitment_noise_claims(),
         *_convergence_claims(),
-        *_realdata_claims(),
+        *realdata_claims(),
+        *realconv_claims(),
         *_init_claims(),
         *_untestable_claims(),
         *_rd_claims(),

@@ -11,6 +11,14 @@ from vqlib.stats import sig
 
 KINDS = ("equivalence", "directional", "size")
 SIDEDNESS = ("one-sided", "two-sided")
+#: Dead codes count as similar when the paired difference lies within ±10 percentage points of K.
+DEAD_MARGIN_PCT = 10.0
+#: Reconstruction MSE counts as equivalent when the paired relative difference lies within ±2 %.
+MSE_MARGIN = 0.02
+ROT = "projection"  # the seeds' "rotation"
+#: The column of a synthetic chapter's frame with the noise floor (D − m)σ²/D per coordinate (claims.with_floor): relative
+#: reconstruction margins there are judged on the excess over it.
+FLOOR = "noise_floor"
 
 
 @dataclass(frozen=True)
@@ -80,6 +88,11 @@ class ClaimSpec:
             side = "at or above" if self.sign > 0 else "at or below"
             rule = f"{ci} entirely {side} {m} → holds, entirely short of it → does not hold, else inconclusive"
         return rule + cases + "".join(f"; and {p.criterion()}" for p in self.also)
+
+
+def _ks(*K: int) -> tuple[dict, ...]:
+    """The cases of a claim judged at each codebook size K."""
+    return tuple({"K": k} for k in K)
 
 
 def _names(b) -> str:

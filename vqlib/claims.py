@@ -226,6 +226,9 @@ def evaluate(spec: ClaimSpec, frame: pd.DataFrame) -> Outcome:
     methods = (spec.b,) if isinstance(spec.b, str) else tuple(spec.b)
     # a claim against several references on one metric (an `also` part with another a): name the reference of each case
     vs = f"vs {spec.a}" if spec.a and any(p.metric == spec.metric and p.a != spec.a for p in spec.also) else ""
+    named = len(methods) > 1  # each case names its method
+    if spec.combine == "any" and named:  # "any of these": judged on those this run trained (a regime may leave some out)
+        methods = tuple(mt for mt in methods if mt in set(frame.get("method", ()))) or methods  # none: _per_seed says so
     for w in spec.where:
         sub = frame
         for k, v in w.items():
@@ -233,7 +236,7 @@ def evaluate(spec: ClaimSpec, frame: pd.DataFrame) -> Outcome:
         if sub.empty:
             raise NotMeasured(f"no rows where {_case(w)} (not in this chapter's settings)")
         for method in methods:
-            label = ", ".join(x for x in [vs, _case(w) if w else "", method if len(methods) > 1 else ""] if x)
+            label = ", ".join(x for x in [vs, _case(w) if w else "", method if named else ""] if x)
             st = _case_stat(spec, sub, method)
             if isinstance(st, str):
                 reasons.append(f"{label}: {st}" if label else st)

@@ -393,7 +393,7 @@ def _check_realconv(params: dict[str, Any]) -> None:
     the convolutional model has plain codebooks only (no affine or cosine form)."""
     from vqlib.regimes import REGIMES
 
-    if "fsq" in params.get("conv_methods", []):
+    if "fsq" in params.get("conv_methods", []) + params.get("conv_converged_methods", []):
         for name in ("conv_K_list", "conv_converged_K"):
             for i, k in enumerate(params.get(name, [])):
                 if k & (k - 1):
@@ -415,4 +415,6 @@ SPECS.update({
     "conv_split": Spec(_choice(_splits), "named split of training and held-out images (vqlib.images.SPLITS)"),
     "conv_cap": Spec(_int(2500, 100000), "step cap of the convolutional model's converging regimes (their stop rule needs ≥ 2,500)"),
     "conv_converged_K": Spec(_list(_int(4, 4096)), "codebook sizes at which the convolutional model runs its converging regimes"),
+    "conv_converged_methods": Spec(_list(_choice(_conv_methods)), "methods of the convolutional model's converging regimes "
+                                   "(one task each; fewer than conv_methods where the budget requires)"),
 })

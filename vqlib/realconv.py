@@ -26,6 +26,8 @@ NOT_IN_EMA_REGIME = {
     "ema": "is plain STE when every codebook is updated by EMA",
     "simvq": "learns its codes through its linear layer by gradient; an EMA of assigned outputs has no layer to update",
     "diveq": "learns its codebook only through ‖q − z‖ by gradient, which EMA discards",
+    "diveq_variant": "learns its codebook by gradient (its noisy direction and the VQ loss), which EMA discards: what is left "
+                     "is STE + EMA with noise on the encoder's gradient",
     "nsvq": "learns its codebook only through ‖z − q‖ by gradient, which EMA discards",
 }
 
@@ -99,6 +101,7 @@ def train(data: Crops, K: int, methods: list[str], regime: regimes.Regime, n_see
     gen = torch.Generator().manual_seed(stream(seed, "batches"))  # first the validation crops, then the minibatches
     order = torch.randperm(data.x_train.shape[0], generator=gen)
     x_val, x_pool = data.x_train[order[:n_val]], data.x_train[order[n_val:]]
+    steps = torch.randint(x_pool.shape[0], (regime.steps, batch_size), generator=gen)  # one minibatch stream for every part
     finals, initials, cost, cpu = [], [], 0.0, 0.0
     for part_methods, width, levels in parts:
         start = init_weights(n_seeds, hidden, width, stream(seed, "encoder"))
@@ -122,7 +125,6 @@ def train(data: Crops, K: int, methods: list[str], regime: regimes.Regime, n_see
         emas = [EMACodebook(task, ema_rows, regimes.ema_decay(regime), mask_grad=not ema_regime)] if len(ema_rows) and levels is None else []
         restart_mask = torch.tensor([bool(s.get("restart")) for s in spec])
         restart = DeadCodeRestart(L, K, 50, restart_mask, stream(seed, "restart")) if restart_mask.any() else None
-        steps = torch.randint(x_pool.shape[0], (regime.steps, batch_size), generator=gen)
         x_train, x_eval, x_check = x_pool.to(device), data.x_eval.to(device), x_val.to(device)
 
         def batch(step: int, x_train=x_train, steps=steps, L=L) -> torch.Tensor:

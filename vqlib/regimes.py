@@ -112,7 +112,8 @@ CHAPTER_REGIMES: dict[str, tuple[tuple[str, ...], str]] = {
                 "the seeds' table: every recipe in the seeds' budget and the seeds' recipe converged (converged affine and "
                 "cosine runs would cost about 12 min each at 50 seeds and are not run yet)"),
     "convergence": (("converged",), "long runs: the stop rule decides how long"),
-    "scale": (("seeds-budget", "codebook-lr", "ema"), "the chapter sweeps the budget itself; its converged run is not yet computed"),
+    "scale": (("seeds-budget", "converged", "codebook-lr", "ema"), "the seeds' claims at every K, in their budget and converged, "
+              "and the two codebook recipes that decide dead codes"),
     "subspace": (("seeds-budget", "codebook-lr"), "short-budget regimes; its converged run is not yet computed"),
     "multimodal": (("seeds-budget", "codebook-lr", "ema"), "mixture data has no validation draw yet, so no stop rule"),
     "commitment_noise": (("seeds-budget", "codebook-lr", "ema"), "short-budget regimes; its converged run is not yet computed"),

@@ -35,6 +35,11 @@ def stop_share(final: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["regime", "K", "method", "met the rule", "steps run (median)"])
 
 
+def claim_frame(final: pd.DataFrame) -> pd.DataFrame:
+    """The final rows as the registry's realconv-* claims read them: dead_pct = 100·dead/K, perplexity = 2^(index entropy)."""
+    return final.assign(dead_pct=100 * final.dead_codes / final.K, perplexity=2.0 ** final.entropy_bits)
+
+
 def n_weights(hidden: int, m: int) -> int:
     """Weights and biases of one convolutional VQ-VAE (one seed's encoder and decoder, codebook aside)."""
     return sum(v.numel() for v in init_weights(1, hidden, m).values())

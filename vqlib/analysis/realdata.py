@@ -50,10 +50,16 @@ SYNTHETIC = {
     "realdata-rec-all-active": "scale-rec-all-active",
     "realdata-init-uniform-dead": "init-uniform-dead",
     "realdata-init-theory-dead": "init-theory-dead",
+    "realconv-85-fewer-dead": "scale-85-fewer-dead",
+    "realconv-k64-dead": "scale-k64-dead",
+    "realconv-equal-quality": "scale-equal-quality",
+    "realconv-utilization": "scale-utilization",
+    "realconv-estimator-matters": "scale-estimator-matters",
+    "realconv-rec-all-active": "scale-rec-all-active",
 }
 #: The codebook size at which the synthetic chapter judged a claim, where it is one K (the initialization chapter's
 #: seed table: K = 32): a real-data verdict at another K is not compared with it.
-SYNTHETIC_K = {"realdata-k64-dead": 64, "realdata-init-uniform-dead": 32, "realdata-init-theory-dead": 32}
+SYNTHETIC_K = {"realdata-k64-dead": 64, "realdata-init-uniform-dead": 32, "realdata-init-theory-dead": 32, "realconv-k64-dead": 64}
 
 
 # --- The frame the registry's real-data claims are judged on (vqlib.claim_registry, realdata-*) -----------------
@@ -70,12 +76,13 @@ def claim_frame(final: pd.DataFrame, initial: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([f, alias[~alias.method.isin(f.method)]], ignore_index=True)
 
 
-def compare_synthetic(measured: pd.DataFrame, synthetic: pd.DataFrame, K: int) -> pd.DataFrame:
+def compare_synthetic(measured: pd.DataFrame, synthetic: pd.DataFrame, K: int | Mapping[str, int]) -> pd.DataFrame:
     """Each real-data verdict beside the synthetic-testbed verdict of the same claim (same regime if recorded, else the default).
 
     measured: rows id, regime, verdict; synthetic: collected claims (id, regime, verdict). Adds synthetic_id,
     synthetic_verdict ("not recorded" where absent) and agreement ("carries over" / "flips" / "—"), or "not comparable"
-    where the synthetic chapter judged the claim at another codebook size than the real data's K (:data:`SYNTHETIC_K`).
+    where the synthetic chapter judged the claim at another codebook size than the real data's K (:data:`SYNTHETIC_K`;
+    K per claim id where the real-data claims are judged at several sizes).
     """
     rows = []
     for r in measured.itertuples(index=False):
@@ -87,8 +94,9 @@ def compare_synthetic(measured: pd.DataFrame, synthetic: pd.DataFrame, K: int) -
         decided = {"holds", "does not hold"}
         agree = "carries over" if sv == r.verdict else ("flips" if {sv, r.verdict} <= decided else "—")
         k_syn = SYNTHETIC_K.get(r.id)
-        if k_syn is not None and k_syn != K:
-            agree = f"not comparable (K = {K} here, {k_syn} there)"
+        k_real = K.get(r.id) if isinstance(K, Mapping) else K
+        if k_syn is not None and k_syn != k_real:
+            agree = f"not comparable (K = {k_real} here, {k_syn} there)"
         rows.append({"id": r.id, "regime": r.regime, "verdict": r.verdict, "synthetic_id": sid, "synthetic_verdict": sv, "agreement": agree})
     return pd.DataFrame(rows)
 

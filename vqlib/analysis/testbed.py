@@ -45,16 +45,18 @@ def met_shares(frame: pd.DataFrame) -> dict[str, float]:
     return {r: float(v) for r, v in zip(frame.regime, frame.met_share) if pd.notna(v)}
 
 
-def stops_table(final: pd.DataFrame, estimators: list[str]) -> pd.DataFrame:
-    """Per converging regime and method: the share of slices that met the stop rule and their stop steps (median, range)."""
+def stops_table(final: pd.DataFrame, estimators: list[str], by: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Per converging regime (and each column of `by`, e.g. K) and method: the share of slices that met the stop rule and
+    their stop steps (median, range)."""
     if "met_rule" not in final.columns:
         return pd.DataFrame()
     f = final[final.met_rule.notna() & final.method.isin(estimators)]
     rows = []
-    for (r, k), g in f.groupby(["regime", "method"], sort=False):
+    for keys, g in f.groupby(["regime", *by, "method"], sort=False):
         steps = g.stop_step.astype(int)
-        rows.append({"regime": r, "method": NAMES.get(k, k), "slices": len(g), "met the rule": f"{100 * g.met_rule.astype(bool).mean():.0f} %",
-                     "stop step (median)": int(steps.median()), "range": f"{steps.min()}–{steps.max()}"})
+        rows.append({**dict(zip(["regime", *by], keys[:-1])), "method": NAMES.get(keys[-1], keys[-1]), "slices": len(g),
+                     "met the rule": f"{100 * g.met_rule.astype(bool).mean():.0f} %", "stop step (median)": int(steps.median()),
+                     "range": f"{steps.min()}–{steps.max()}"})
     return pd.DataFrame(rows)
 
 

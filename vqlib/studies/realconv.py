@@ -1,9 +1,9 @@
 """The convolutional real-data study: vqlib.realconv on the wheels' photographs with whole images held out.
 
-One task per (regime, K): every method of `conv_methods` (the VQ methods as one model, FSQ as another), `conv_seeds`
-seeds, 16×16 crops → a 4×4 grid of m = 8 latents. Tables: final and initial (one row per method × seed: held-out
-PSNR, dead codes, usage, index entropy, bits per pixel as log2 K and as entropy), dropped (methods a regime leaves
-out, and why), runs (cost). Not yet wired into a chapter (see the report of issue 19).
+One task per (regime, K) in a fixed budget, per (regime, K, method) in a converging one: the methods of `conv_methods`
+(the VQ methods as one model, FSQ as another), `conv_seeds` seeds, 16×16 crops → a 4×4 grid of m = 8 latents.
+Tables: final and initial (one row per method × seed: held-out PSNR, dead codes, usage, index entropy, bits per pixel
+as log2 K and as entropy), dropped (methods a regime leaves out, and why), runs (cost).
 """
 
 from __future__ import annotations
@@ -17,21 +17,28 @@ import torch
 from vqlib import images, realconv, regimes
 
 PARAMS = ("conv_seeds", "seed", "conv_K_list", "conv_methods", "conv_regimes", "conv_batch", "conv_hidden", "conv_m", "conv_split",
-          "conv_cap", "conv_converged_K")
+          "conv_cap", "conv_converged_K", "conv_converged_methods")
 #: Code counts move with argmin near-ties.
 SPREAD = ("dead_codes", "usage", "entropy_bits", "bpp_entropy", "steps_run", "met")
 UNVERIFIED = ("seconds_per_step", "cpu_seconds_per_step", "cpu_seconds", "wall_seconds")
 
 
 def tasks(p: dict) -> list[dict]:
-    """One task per (regime, K): a fixed-budget regime at every K of conv_K_list, a converging one (its cap conv_cap)
-    at the K of conv_converged_K only (a converged run costs up to conv_cap / 500 fixed-budget runs)."""
-    shared = {k: p[k] for k in PARAMS if k not in ("conv_K_list", "conv_regimes", "conv_converged_K", "conv_cap")}
+    """A fixed-budget regime: one task per K of conv_K_list. A converging one (its cap conv_cap): one task per method
+    of conv_converged_methods at the K of conv_converged_K only, so that workers share it and a method's task ends
+    when its own slices have stopped.
+
+    Every draw but the estimators' noise is a per-seed stream (starting network, codebook starts, validation crops,
+    minibatches), so a method trained alone starts and trains as it would beside the others: still paired by seed.
+    """
+    shared = {k: p[k] for k in PARAMS if k not in ("conv_K_list", "conv_regimes", "conv_converged_K", "conv_cap", "conv_converged_methods")}
     out = []
     for r in p["conv_regimes"]:
-        converging = regimes.get(r).converge
-        for k in p["conv_converged_K"] if converging else p["conv_K_list"]:
-            out.append({**shared, "regime": r, "K": k, **({"conv_cap": p["conv_cap"]} if converging else {})})
+        if regimes.get(r).converge:
+            out += [{**shared, "regime": r, "K": k, "conv_cap": p["conv_cap"], "conv_methods": [mt]}
+                    for k in p["conv_converged_K"] for mt in p["conv_converged_methods"]]
+        else:
+            out += [{**shared, "regime": r, "K": k} for k in p["conv_K_list"]]
     return out
 
 

@@ -28,7 +28,8 @@ def tasks(p: dict) -> list[dict]:
 
 
 def compute(t: dict, device: torch.device) -> dict[str, pd.DataFrame]:
-    """final (one row per method × seed) and history (steps 0 and last) of a training task; times of a timing task.
+    """final (one row per method × seed; a converging regime adds stop_step and met_rule) and history (steps 0 and last) of
+    a training task; times of a timing task.
 
     Every task returns the three tables; the part it does not compute is an empty frame.
     """
@@ -46,4 +47,6 @@ def compute(t: dict, device: torch.device) -> dict[str, pd.DataFrame]:
     final["excess_sq_error"] = final.sq_error - metrics.noise_floor(t["D"], t["m"], t["sigma"])
     final["dead_pct"] = 100 * final.dead_codes / final.K
     final["first_3_seeds"] = final.seed < 3
+    if run.stop_step is not None:  # a converging regime: per slice, the step it stopped at and whether its rule met before the cap
+        final = final.merge(run.slices[["method", "seed", "stop_step", "met_rule"]], on=["method", "seed"], how="left")
     return {"final": final, "history": run.history.assign(K=K), "times": pd.DataFrame()}
