@@ -35,6 +35,13 @@ def stop_share(final: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["regime", "K", "method", "met the rule", "steps run (median)"])
 
 
+def unmet_text(final: pd.DataFrame) -> str:
+    """The converging runs' methods whose slices did not all meet the stop rule before the cap, in words ("none" if all did)."""
+    runs = final[[regimes.get(r).converge for r in final.regime]]
+    rows = [f"{LABELS[m]} ({int(g.met.sum())} of {len(g)})" for m, g in runs.groupby("method", sort=False) if not g.met.all()]
+    return ", ".join(rows) or "none"
+
+
 def claim_frame(final: pd.DataFrame) -> pd.DataFrame:
     """The final rows as the registry's realconv-* claims read them: dead_pct = 100·dead/K, perplexity = 2^(index entropy)."""
     return final.assign(dead_pct=100 * final.dead_codes / final.K, perplexity=2.0 ** final.entropy_bits)

@@ -77,21 +77,23 @@ def readings(table: pd.DataFrame, regime_grid: pd.DataFrame, n_chapters: int) ->
 
 #: The share of a converged cell's slices that must meet their stop rule (issue 18's goal); below it the cell is marked.
 MET_GOAL = 0.95
-#: The chapters whose studies train in the converged regime with a per-slice stop rule (their final tables carry met_rule).
-CONVERGED_CHAPTERS = ("testbed", "convergence")
+#: The chapters whose studies train in the converged regime with a per-slice stop rule: {chapter: (study, the final
+#: table's column saying whether a slice's rule met before the cap)}.
+CONVERGED_CHAPTERS = {"testbed": ("testbed", "met_rule"), "convergence": ("convergence", "met_rule"), "scale": ("scale", "met_rule"),
+                      "realdata": ("realconv", "met")}
 
 
-def met_shares(chapters: tuple[str, ...] = CONVERGED_CHAPTERS) -> dict[str, float]:
+def met_shares(chapters: dict[str, tuple[str, str]] = CONVERGED_CHAPTERS) -> dict[str, float]:
     """Per chapter, the share of its converged-regime slices (method, seed, K) whose stop rule met before the cap, read from
-    the stored results at the chapter's default parameters (the final table's met_rule)."""
+    the stored results at the chapter's default parameters."""
     from vqlib import results
     from vqlib.runner.chapters import ROOT, chapter_defaults, read_chapter
 
     out = {}
-    for ch in chapters:
-        final = results.load(ch, chapter_defaults(read_chapter(ROOT / "book" / f"{ch}.md")))["final"]
-        if "met_rule" in final.columns:
-            met = final[final.get("regime", pd.Series("converged", index=final.index)).eq("converged")].met_rule.dropna()
+    for ch, (study, column) in chapters.items():
+        final = results.load(study, chapter_defaults(read_chapter(ROOT / "book" / f"{ch}.md")))["final"]
+        if column in final.columns:
+            met = final[final.get("regime", pd.Series("converged", index=final.index)).eq("converged")][column].dropna()
             if len(met):
                 out[ch] = float(met.astype(float).mean())
     return out
