@@ -8,6 +8,7 @@ import types
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats as sps
 
 from vqlib import results, store
 from vqlib.runner import compute as compute_mod
@@ -136,6 +137,21 @@ def test_another_machine_may_redraw_a_seed_but_not_shift_a_setting():
     shifted = frame.assign(mse=frame.mse * 1.15)  # every seed 15 % higher: each inside the spread, the mean beyond 2 CI half-widths
     problems = verify.compare(frame, shifted, {"dead_codes"}, set(), redraw=True)[1]
     assert any("mean of group" in p for p in problems)
+
+
+def test_a_redrawn_extreme_seed_of_a_skewed_column_stays_inside_the_seeds_range():
+    """A learned angle: 49 seeds near 120°, one at 14°. The normal prediction interval misses that seed, so a re-drawn
+    extreme seed (14.0 → 14.5) is judged against the range the stored seeds span; 5° is below every stored seed."""
+    angle = np.r_[np.full(49, 120.0) + np.linspace(-5, 5, 49), [14.0]]
+    frame = pd.DataFrame({"method": "rt", "seed": np.arange(50), "angle": angle})
+    low, _ = verify._prediction_band(frame, "angle", ["method"])
+    normal_low = angle.mean() - sps.t.ppf(0.9995, 49) * angle.std(ddof=1) * np.sqrt(1 + 1 / 50)
+    assert normal_low > 14.5 and low[0] == 14.0  # the normal interval alone would exclude the extreme stored seed
+    redrawn = frame.assign(angle=frame.angle.where(frame.seed != 49, 14.5))
+    n, problems, count = verify.compare(frame, redrawn, set(), set(), redraw=True)
+    assert problems == [] and count == 1
+    beyond = frame.assign(angle=frame.angle.where(frame.seed != 49, 5.0))
+    assert verify.compare(frame, beyond, set(), set(), redraw=True)[1]
 
 
 def test_same_machine_means_same_processor_and_full_instruction_set(monkeypatch):

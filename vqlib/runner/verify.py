@@ -35,11 +35,12 @@ TOLERANCE = {
     "smooth": "float columns: |fresh − stored| ≤ 1e-3·max(|fresh|, |stored|) + 1e-9",
     "re-drawn": ("on another processor or instruction set, a row (one seed of one setting) whose floats do not all "
                  "reproduce was sent down another path by a near-tie: it passes when every float of it lies inside the "
-                 "stored seeds' 99.9 % prediction interval for its group; the count of such rows is printed. On the "
+                 "stored seeds' spread for its group (their 99.9 % prediction interval, widened to the range the stored "
+                 "seeds span where a skewed column's extreme seed lies outside it); the count of such rows is printed. On the "
                  "processor that computed the store, at its full instruction set, no row may be re-drawn"),
     "exact": "text, boolean and integer columns (labels, seeds, steps, counts of deterministic runs): equal",
-    "spread": ("a study's SPREAD columns (chaotic: dead codes, steps to a target): inside the 99.9 % prediction "
-               "interval of the stored seeds of the same row group, widened by 1 for integer columns"),
+    "spread": ("a study's SPREAD columns (chaotic: dead codes, steps to a target): inside the stored seeds' spread of the "
+               "same row group (as for a re-drawn row), widened by 1 for integer columns"),
     "unverified": ("a study's UNVERIFIED columns (timings; one seed's coordinates drawn only in a figure): machine-local "
                    "or illustrative, never compared"),
 }
@@ -143,14 +144,16 @@ def _group_shift(stored: pd.DataFrame, fresh: pd.DataFrame, floats: list[str], i
 
 
 def _prediction_band(stored: pd.DataFrame, col: str, ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Per row, the PI_LEVEL prediction interval of a new seed from the stored seeds of its group (same ids)."""
+    """Per row, the seeds' spread of its group (same ids): the PI_LEVEL prediction interval of a new seed, widened to the
+    range the stored seeds span (a normal interval misses a skewed column's extreme seeds, e.g. a learned angle)."""
     groups = stored.groupby(ids, dropna=False, sort=False)[col] if ids else stored.groupby(np.zeros(len(stored)))[col]
     mean, sd, n = groups.transform("mean"), groups.transform("std").fillna(0.0), groups.transform("count")
     t = sps.t.ppf(0.5 + PI_LEVEL / 2, np.maximum(n - 1, 1))
     half = t * sd * np.sqrt(1 + 1 / np.maximum(n, 1))
+    low, high = np.minimum(mean - half, groups.transform("min")), np.maximum(mean + half, groups.transform("max"))
     if pd.api.types.is_integer_dtype(stored[col]) or np.allclose(stored[col].dropna() % 1, 0):
-        half = half + 1.0
-    return (mean - half).to_numpy(dtype=float), (mean + half).to_numpy(dtype=float)
+        low, high = low - 1.0, high + 1.0
+    return low.to_numpy(dtype=float), high.to_numpy(dtype=float)
 
 
 def _for(columns: set[str], table: str) -> set[str]:
