@@ -99,6 +99,10 @@ LIBRARY = [
      ["real_methods must include 'ste' and 'projection'", "['projection']"]),
     ("realdata-K_list-above-lbg_vectors", lambda: params.check({"K_list": [16, 512], "lbg_vectors": 256}), ValueError,
      ["K_list[1] must be at most lbg_vectors = 256", "got 512"]),
+    ("realdata-regime-not-plain", lambda: params.check({"regime_names": ["seeds-budget", "cosine"]}), ValueError,
+     ["regime_names[1] must be one of", "(the MLP model's codebook is plain), got 'cosine'"]),
+    ("realdata-curve-regime-not-plain", lambda: params.check({"curve_regime": "affine"}), ValueError,
+     ["curve_regime must be one of", "got 'affine'"]),
     ("realdata-K-above-init_vectors", lambda: params.check({"K": 64, "inits": ["kmeans"], "init_vectors": 32}), ValueError,
      ["K must be at most init_vectors = 32", "got K = 64"]),
     ("methods-without-ste", lambda: params.check({"K": 32, "methods": ["projection", "restart"], "regimes": ["ema"]}), ValueError,
@@ -115,8 +119,8 @@ LIBRARY = [
      ValueError, ["methods must include 'ste', 'projection'", "without 'projection'"]),
     ("cosine-with-restart", lambda: params.check({"K": 32, "methods": ["ste", "projection", "restart"], "regimes": ["seeds-budget", "cosine"]}),
      ValueError, ["reparameterize the codebook", "restart"]),
-    ("converged-on-mixture", lambda: params.check({"K": 32, "n_clusters": 8, "methods": ["ste", "projection"], "regimes": ["converged"]}),
-     ValueError, ["validation set"]),
+    ("cosine-converged-in-initialization", lambda: params.check({"spectra": ["geometric"], "regimes": ["seeds-budget", "converged-cosine"]}),
+     ValueError, ["regimes[1] must be one of", "plain codes only", "got 'converged-cosine'"]),
     ("unknown-regime-ema-dat", lambda: params.check({"regimes": ["ema-dat"]}), ValueError, ["ema-data"]),
     ("claim-methods-convergence", lambda: params.check({"K_list": [16], "regimes": ["ema"], "methods": ["projection", "rotation_trick"]}),
      ValueError, ["methods must include 'ste', 'projection', 'rotation_trick'", "without 'ste'"]),
@@ -216,12 +220,14 @@ INIT_COMMAND = [
     ("init-K-not-in-K_list", ["-p", "K", "48"], ["K (48) must be one of K_list [8, 32, 64]"]),
     ("init-inits-missing", ["-f", "inits.yaml"], ["inits must include ['rd_optimal']"]),
     ("init-beta-not-in-beta_list", ["-p", "beta", "0.3"], ["beta (0.3) must be one of beta_list"]),
+    ("init-cosine-regime", ["-f", "cosine.yaml"], ["regimes[1] must be one of", "plain codes only", "got 'cosine'"]),
 ]
 
 
 @pytest.mark.parametrize("args,needles", [c[1:] for c in INIT_COMMAND], ids=[c[0] for c in INIT_COMMAND])
 def test_rerun_command_rejects_initialization_rules_before_executing(tmp_path, capsys, no_execution, args, needles):
     (tmp_path / "inits.yaml").write_text("inits: [uniform, kmeans]\n")
+    (tmp_path / "cosine.yaml").write_text("regimes: [seeds-budget, cosine]\n")
     runs = tmp_path / "runs"
     argv = [str(INIT_CHAPTER), *[str(tmp_path / a) if a.endswith(".yaml") else a for a in args], "--runs-dir", str(runs)]
     _assert_refused(argv, runs, capsys, needles)

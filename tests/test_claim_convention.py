@@ -299,3 +299,19 @@ def test_a_claim_whose_verdict_depends_on_the_regime_has_a_mechanism_or_says_not
     assert list(shown.iloc[:, -1]) == [MECHANISMS["testbed-usage"], NOT_IDENTIFIED]
     assert shown["holds in"].iloc[0] == "r1" and shown["inconclusive in"].iloc[1] == "r2"
     assert all(i in claims.CLAIMS and claims.CLAIMS[i].mechanism == m for i, m in MECHANISMS.items())
+
+
+def test_seeds_to_decide_a_bootstrap_interval_whose_mean_sits_on_the_bound():
+    """A reduction's mean a hair from the margin: too many seeds to state (None), not an overflow; else the 1/√n rule."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from vqlib import claims
+    from vqlib.stats import Interval
+
+    bt = SimpleNamespace(ci=Interval(0.85 + 1e-200, 0.80, 0.90, 5), p_value=lambda c, side: 0.5, dist=np.array([0.8, 0.9]))
+    st = claims._boot_stat(bt)
+    assert st.n_for(0.85) is None
+    assert st.n_for(0.70) == 2  # already clear: the smallest n
+    assert st.n_for(0.84) in (125, 126)  # 5 · (0.05 / 0.01)² = 125: the half-width on c's side shrinks as 1/√n

@@ -212,6 +212,6 @@ def test_converging_regime_stops_each_slice_on_validation_crops():
     still = replace(regimes.get("converged"), steps=4000, lr=0.0, codebook_lr=0.0)
     run = realconv.train(data, 16, ["ste", "rotation_trick"], still, n_seeds=2, batch_size=8, n_val=64)
     first_check = max(regimes.BASE_STEPS, regimes.CONVERGE_WINDOW)  # the first check with a whole window behind it
-    assert run.final.met.all() and (run.final.steps_run == first_check).all()
+    assert run.final.met_rule.all() and (run.final.stop_step == first_check).all()
     budget = realconv.train(data, 16, ["ste"], replace(regimes.get("seeds-budget"), steps=3), n_seeds=1, batch_size=8)
-    assert (budget.final.steps_run == 3).all() and not budget.final.met.any()
+    assert (budget.final.step == 3).all() and not {"stop_step", "met_rule"} & set(budget.final.columns)

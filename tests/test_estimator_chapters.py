@@ -96,6 +96,20 @@ def test_multimodal_task_holds_every_method_then_the_kmeans_reference():
     assert final.purity.between(0.25, 1.0).all()
 
 
+def test_multimodal_converged_regime_stops_on_a_validation_draw_apart_from_the_evaluation_set():
+    """The mixture draws a validation set beside the held-out one (same size, other vectors), and a converging task's
+    final rows carry each slice's stop step and whether its rule met; the k-means reference has neither."""
+    p = {**TINY, "K": 8, "n_clusters": 4, "center_scale": 3.0, "cluster_std": 0.2, "kmeans_iters": 10, "regimes": ["converged"]}
+    mix = multimodal.mixture_data(*(p[k] for k in ("seeds", "D", "m", "n_clusters", "center_scale", "cluster_std", "sigma",
+                                                   "n_train", "n_eval", "seed")), CPU)
+    assert mix.x_val.shape == mix.x_eval.shape == (2, 100, 8) and mix.labels_eval.shape == (2, 100)
+    assert not any(torch.equal(a, b) for a in mix.x_val.reshape(-1, 8)[:20] for b in mix.x_eval.reshape(-1, 8))
+    final = _all(multimodal, p)["final"]
+    trained = final[final.method != "pca_lloyd"]
+    assert trained.stop_step.notna().all() and trained.met_rule.notna().all()
+    assert final[final.method == "pca_lloyd"].met_rule.isna().all()
+
+
 def test_results_load_computes_once_then_reads(tmp_path, monkeypatch):
     monkeypatch.setenv(results.RUN_STORE_ENV, str(tmp_path))
     p = {**TINY, "K": 4, "n_clusters": 2, "center_scale": 3.0, "cluster_std": 0.2, "kmeans_iters": 5, "regimes": ["ema"], "device": "cpu"}

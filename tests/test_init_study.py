@@ -460,3 +460,25 @@ def test_stored_references_match_their_closed_forms(tiny_results):
     cov = np.r_[lam + p["sigma"] ** 2, np.full(p["D"] - p["m"], p["sigma"] ** 2)]
     for K, b in res["learned_ends"].groupby("K").bound.first().items():
         assert b == pytest.approx(rd.gaussian_dr(cov.tolist(), math.log2(K)))
+
+
+def test_codebook_only_converged_regime_stops_each_codebook_on_validation_latents(monkeypatch):
+    """A converging regime trains alone; each codebook stops on its own validation distortion (never the held-out set's)
+    and is frozen from its stop step on, and its rows say where it stopped and whether the rule met."""
+    from vqlib import codebook_training, regimes
+
+    monkeypatch.setattr(regimes, "CONVERGE_WINDOW", 500)
+    monkeypatch.setattr(regimes, "CONVERGE_TOL", 0.01)
+    gen = torch.Generator().manual_seed(0)
+    z = torch.randn(2, 1500, 2, generator=gen)
+    z_train, z_eval, z_val = z[:, :1000], z[:, 1000:1250], z[:, 1250:]
+    books = torch.cat([0.01 * torch.randn(2, 8, 2, generator=gen), z_train[:, :8].clone()])  # a collapsed and a data start per seed
+    with pytest.raises(ValueError, match="trains alone"):
+        codebook_training.train_codebooks(z_train, z_eval, books, ["seeds-budget", "converged"], 50, 32, 0, z_val=z_val)
+    hist = codebook_training.train_codebooks(z_train, z_eval, books, ["converged"], 4000, 32, 0, eval_every=250, z_val=z_val, min_steps=500)
+    ends = hist.groupby("book").agg(stop=("stop_step", "first"), met=("met_rule", "first"), last=("step", "max"))
+    assert ends.met.any() and ends["last"].max() == ends.stop.max()
+    for book, e in ends.iterrows():
+        after = hist[(hist.book == book) & (hist.step >= e.stop)].latent_distortion
+        assert after.nunique() == 1, book  # frozen from its stop step on
+    assert "val_distortion" in hist.columns and not np.allclose(hist.val_distortion, hist.latent_distortion)

@@ -34,5 +34,10 @@ def test_degenerate_inputs():
 
 
 def test_the_testbeds_seeds_are_at_least_what_its_pilot_needs():
-    """The record in vqlib/studies/testbed.py: pilot spread 0.108 × STE's error, a 5 % effect, → 39 seeds ≤ the 50 it runs."""
+    """The pilot of vqlib.analysis.testbed.PILOT: spread 0.108 × STE's error, a 5 % effect → 39 seeds, at most what the chapter runs."""
+    from vqlib.analysis import testbed
+    from vqlib.runner.chapters import ROOT, chapter_defaults, read_chapter
+
     assert stats.paired_seeds_for_power(0.108, 0.05) == 39
+    n = int(testbed.power_values()["testbed_pilot_n"])
+    assert n == 39 and n <= chapter_defaults(read_chapter(ROOT / "book" / "testbed.md"))["seeds"]

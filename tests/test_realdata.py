@@ -260,15 +260,73 @@ def test_ema_regime_codebook_is_the_ema_of_assigned_outputs(digits):
     regime = regimes.Regime("frozen-ema", "adam", 0.0, 0.0, "ema", "uniform", 4, ema_decay=0.8)
     run = realdata.train_study(digits, 8, ["ste"], regime, hidden=8, m=2, batch_size=16, seed=0)
     S, N, D = digits.x_train.shape
+    pool = digits.x_train[:, : N - run.n_val]  # the last n_val training vectors are the validation set, never trained on
     start = init_weights(S, D, 8, 2, 1)
     model = MLPVQ(start, torch.zeros(S, 8, 2), ["ste"] * S)
     with torch.no_grad():
-        cb = init.codebook("uniform", model.encode(digits.x_train), 8, seed=2)
+        cb = init.codebook("uniform", model.encode(pool), 8, seed=2)
         state = ema.ema_init(cb)
-        for idx in batch_indices(S, N, 4, 16, 3):
-            z = model.encode(take_rows(digits.x_train, idx))
+        for idx in batch_indices(S, N - run.n_val, 4, 16, 3):
+            z = model.encode(take_rows(pool, idx))
             cb = ema.ema_update(state, z, assign(z, cb), 0.8)
     assert torch.allclose(run.model.codebook.detach(), cb, atol=1e-6)
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread for a test of a few thousand tiny steps (threads only contend at this size)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def test_converged_regime_stops_every_slice_at_its_first_check_when_nothing_learns(digits, one_thread):
+    """Learning rates 0: the validation error never moves, so every slice meets the rule at its first check."""
+    frozen = dataclasses.replace(regimes.get("converged"), steps=4000, lr=0.0, codebook_lr=0.0)
+    run = realdata.train_study(digits, 8, ["ste", "projection"], frozen, hidden=4, m=2, batch_size=16)
+    first = max(regimes.BASE_STEPS, regimes.CONVERGE_WINDOW)
+    assert run.final.met_rule.dtype == bool and run.final.stop_step.dtype.kind == "i"
+    assert run.final.met_rule.all() and (run.final.stop_step == first).all() and (run.final.step == first).all()
+    assert np.array_equal(run.final.recon_mse, run.initial.recon_mse)  # nothing moved; held-out numbers as at the start
+    capped = realdata.train_study(digits, 8, ["ste"], dataclasses.replace(regimes.get("converged"), steps=300), hidden=4, m=2,
+                                  batch_size=16)
+    assert not capped.final.met_rule.any() and (capped.final.stop_step == 300).all()  # no check can stop before the window
+    fixed = realdata.train_study(digits, 8, ["ste"], dataclasses.replace(regimes.get("seeds-budget"), steps=3), hidden=4, m=2,
+                                 batch_size=16)
+    assert not {"stop_step", "met_rule"} & set(fixed.final.columns) and (fixed.final.step == 3).all()
+
+
+def test_validation_vectors_are_withheld_from_training_in_every_regime(digits, monkeypatch, one_thread):
+    """The last n_val training vectors (marked here) are never in a minibatch, in any regime; every regime draws the
+    same minibatches; the stop rule scores exactly those vectors, and the reported numbers never see them."""
+    S, N, D = digits.x_train.shape
+    n_val = realdata.validation_size(N, 16)
+    assert n_val == min(realdata.N_VAL, N // 4)
+    marked = dataclasses.replace(digits, x_train=digits.x_train.clone())
+    marked.x_train[:, N - n_val :, 0] = -7.0  # no pixel is negative
+    take, score, held = realdata.take_rows, realdata.validation_mse, realdata.evaluate
+    seen: dict[str, list] = {"batches": [], "scored": [], "evaluated": []}
+    monkeypatch.setattr(realdata, "take_rows", lambda x, idx: seen["batches"].append(take(x, idx)) or seen["batches"][-1])
+    monkeypatch.setattr(realdata, "validation_mse", lambda model, x: seen["scored"].append(x) or score(model, x))
+    monkeypatch.setattr(realdata, "evaluate", lambda model, x, *a: seen["evaluated"].append(x) or held(model, x, *a))
+    streams = []
+    for name, steps in (("seeds-budget", 5), ("codebook-lr", 5), ("converged", 250)):
+        seen["batches"].clear()
+        run = realdata.train_study(marked, 8, ["ste"], dataclasses.replace(regimes.get(name), steps=steps), hidden=4, m=2, batch_size=16)
+        assert run.n_val == n_val and len(seen["batches"]) == steps
+        assert all((b[..., 0] != -7.0).all() for b in seen["batches"])
+        streams.append(torch.stack(seen["batches"][:5]))
+    assert torch.equal(streams[0], streams[1]) and torch.equal(streams[0], streams[2])
+    assert len(seen["scored"]) == 2 and all((x[..., 0] == -7.0).all() and x.shape[1] == n_val for x in seen["scored"])  # steps 0, 250
+    assert all((x[..., 0] != -7.0).all() for x in seen["evaluated"])
+    with pytest.raises(ValueError, match="n_val must leave at least batch_size = 16"):
+        realdata.train_study(digits, 8, ["ste"], regimes.get("seeds-budget"), batch_size=16, n_val=N - 15)
+
+
+def test_mlp_refuses_a_codebook_form_it_does_not_have(digits):
+    with pytest.raises(ValueError, match="regime must have a plain codebook"):
+        realdata.train_study(digits, 8, ["ste"], regimes.get("cosine"))
 
 
 # --- the stored study (vqlib.studies.realdata) and its readings (vqlib.analysis.realdata) --------------------------
@@ -389,3 +447,24 @@ def test_bimodal_psnr_is_shown_per_seed_with_its_failure_count():
     assert out["PSNR per seed (dB, increasing)"].iloc[0] == "10, 10.1, 22, 22.1"
     shown = ar.method_table(frame, ["regime", "variant"])[0]
     assert shown["PSNR (dB)"].iloc[1] == "median 16.1; 2 of 4 seeds failed" and "[" in shown["PSNR (dB)"].iloc[0]
+
+
+def test_converged_regime_task_and_its_stop_readings(monkeypatch):
+    """A converged regime task of the study: its final table carries stop_step and met_rule, read by the stop table."""
+    monkeypatch.setitem(regimes.REGIMES, "converged", dataclasses.replace(regimes.REGIMES["converged"], steps=3))
+    t = study.tasks({**TINY, "regime_names": ["converged"]})[0]
+    assert (t["part"], t["regime"]) == ("regime", "converged") and {"stop_step", "met_rule"} <= set(study.SPREAD)
+    out = study.compute(t, torch.device("cpu"))
+    final = out["final"]
+    assert (final.stop_step == 3).all() and not final.met_rule.any() and (final.regime == "converged").all()
+    assert int(out["sizes"].n_val.iloc[0]) == realdata.validation_size(int(out["sizes"].n_train.iloc[0]), TINY["batch_size"])
+    finals = {"converged": final, "ema": final.iloc[:0].drop(columns=["stop_step", "met_rule"])}
+    table = ar.stops_table(finals)
+    assert list(table.method) == ["STE", "Rotation (seeds; a projection)", "STE + dead-code restart", "STE + EMA codebook",
+                                  "STE, k-means start"]
+    assert (table["met the rule"] == "0 %").all() and (table.slices == TINY["seeds"]).all()
+    vals = ar.stop_values(finals)
+    assert vals["met_share"] == f"0 % (0 of {len(final)})" and vals["unmet"].startswith("STE (0 of 2)")
+    assert "note" in ar.stops_table({"ema": finals["ema"]}) and ar.stop_values({})["met_share"] == "(not run)"
+    recipes = ar.recipe_table([regimes.get(n).as_row() for n in ("seeds-budget", "converged")])
+    assert list(recipes.stop_rule.str.split(":").str[0]) == ["fixed budget", "per slice"] and "validation MSE" in recipes.stop_rule[1]

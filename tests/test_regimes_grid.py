@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from vqlib import grid, regimes
+from vqlib import chapter_regimes, grid, regimes
 from vqlib.studies import common
 
 
@@ -102,7 +102,7 @@ def test_converged_regime_stops_each_slice_by_its_own_validation_rule(converged_
     every, window, tol, cap = regimes.CONVERGE_EVERY, 500, 0.01, common.regime_recipe("converged", 50).steps
     assert cap == 2000 and run.met_rule.any() and run.steps_run == int(run.stop_step.max())
     assert len(set(run.stop_step.tolist())) > 1  # slices stop at their own steps, not when an average flattens
-    for sl in run.slices.itertuples():
+    for sl in run.final.itertuples():
         h = run.history[(run.history.method == sl.method) & (run.history.seed == sl.seed)].set_index("step")
         best = h.val_excess.cummin()
         for t in range(max(50, window), int(sl.stop_step) + 1, every):
@@ -191,10 +191,10 @@ def test_regimes_must_not_repeat(small_tb):
 
 
 def test_the_chapter_regimes_table_is_what_each_chapter_runs():
-    """vqlib.regimes.CHAPTER_REGIMES (shown in the book) states each chapter's `regimes` default, in order, with a reason."""
+    """vqlib.chapter_regimes.CHAPTER_REGIMES (shown in the book) states each chapter's `regimes` default, in order, with a reason."""
     from vqlib.runner import chapters
 
-    for name, (names, why) in regimes.CHAPTER_REGIMES.items():
+    for name, (names, why) in chapter_regimes.CHAPTER_REGIMES.items():
         defaults = chapters.chapter_defaults(chapters.read_chapter(chapters.ROOT / "book" / f"{name}.md"))
         assert tuple(defaults["regimes"]) == names, name
         assert why and all(r in regimes.REGIMES for r in names)
@@ -206,3 +206,17 @@ def test_every_regime_states_its_whole_recipe():
         assert {"optimizer", "lr", "codebook_lr", "codebook_update", "init", "form", "stop_rule"} <= set(row) and r.summary
         assert row["stop_rule"].startswith("per slice" if r.converge else "fixed budget")
         assert r.form in regimes.FORMS
+
+
+def test_a_converged_grid_over_noise_levels_reads_each_slices_own_floor():
+    """Data sets of different σ in one converged grid (the σ sweep): each slice's stop rule reads its validation error less
+    its own data set's floor (D − m)σ², so a noisier data set is not judged on noise no training removes."""
+    torch.set_num_threads(1)
+    sets = [common.testbed_data(2, 16, 3, s, 4.0, 0.5, 1000, 200, 0, torch.device("cpu")) for s in (0.0, 0.4)]
+    run = common.regime_grids(sets, 8, ["ste"], [0.25], ["converged"], 4, 64, 1e-3, 0)["converged"]
+    last = run.history[run.history.step == run.history.step.max()].reset_index(drop=True)
+    raw = grid.validation_error(run.model, run.layout, torch.cat([ds.x_val for ds in sets])).numpy()
+    floors = np.array([common.floor_of(sets[d]) for d in last.data])
+    assert floors.tolist() == [0.0, 0.0, common.floor_of(sets[1]), common.floor_of(sets[1])] and floors[-1] > 0
+    np.testing.assert_allclose(last.val_excess.to_numpy(), raw - floors, rtol=1e-6)
+    assert {"stop_step", "met_rule"} <= set(run.final.columns) and len(run.final) == len(run.slices)

@@ -40,3 +40,25 @@ def test_marked_cells_are_hatched_with_a_dagger_and_a_legend_entry():
 def test_met_text():
     assert verdicts.met_text({"testbed": 0.984, "convergence": 0.5}) == "98 % (testbed), 50 % (convergence)"
     assert verdicts.met_text({}) == "–"
+
+
+def test_a_chapter_with_two_converging_studies_marks_only_the_claims_of_the_one_below_the_goal():
+    """The real-data chapter's MLP study decides realdata-* claims and its convolutional study realconv-* claims."""
+    table = pd.DataFrame({"id": ["realdata-x", "realconv-x"], "chapter": ["realdata", "realdata"], "regime": ["converged"] * 2,
+                          "claim": ["X", "X"]})
+    assert verdicts.unconverged_cells(table, {"realdata": 0.99, "realconv": 0.6}) == [("realconv-x", "converged")]
+    assert verdicts.unconverged_cells(table, {"realdata": 0.5, "realconv": 0.96}) == [("realdata-x", "converged")]
+
+
+def test_met_shares_read_each_studys_own_tables(monkeypatch):
+    """The commitment study keeps met_rule in its two sweep tables and the initialization study in `codebook`, not in a
+    `final` table; fixed-budget rows (NaN) do not count."""
+    from vqlib import results
+
+    tables = {"commitment_noise": {"beta_final": pd.DataFrame({"met_rule": [True, False, None]}),
+                                   "sigma_final": pd.DataFrame({"met_rule": [True, True]})},
+              "initialization": {"codebook": pd.DataFrame({"met_rule": [True, None]})},
+              "scale": {"final": pd.DataFrame({"dead_codes": [1]})}}
+    monkeypatch.setattr(results, "load", lambda study, params: tables[study])
+    studies = {s: verdicts.CONVERGED_STUDIES[s] for s in tables}
+    assert verdicts.met_shares(studies) == {"commitment_noise": 0.75, "initialization": 1.0}

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from vqlib import regimes, run
+from vqlib import chapter_regimes, run
 from vqlib.runner import chapters
 
 ROOT = Path(run.__file__).resolve().parent.parent
@@ -23,7 +23,7 @@ def test_rerun_writes_a_new_folder_and_leaves_book_alone(tmp_path, capsys):
     assert run.main([str(CHAPTER), *SMALL, "--runs-dir", str(tmp_path)]) == 0
     (folder,) = [p for p in tmp_path.iterdir() if not p.name.startswith(".") and p.name != "results"]
     # the missing tasks went to the run-local store, one per regime; the committed store is untouched
-    n_regimes = len(regimes.CHAPTER_REGIMES["testbed"][0])  # the chapter's default regimes (test_regimes_grid pins the match)
+    n_regimes = len(chapter_regimes.CHAPTER_REGIMES["testbed"][0])  # the chapter's default regimes (test_regimes_grid pins the match)
     assert len(list((tmp_path / "results" / "testbed").iterdir())) == n_regimes and _digest(ROOT / "results") == stored
     assert folder.name.startswith("testbed-")
     assert (folder / "testbed.ipynb").is_file() and (folder / "testbed.html").stat().st_size > 10_000

@@ -11,7 +11,7 @@ from dataclasses import replace
 
 from vqlib.claim_mechanisms import MECHANISMS
 from vqlib.claim_registry_real import realconv_claims, realdata_claims
-from vqlib.claim_spec import DEAD_MARGIN_PCT, FLOOR, KINDS, MSE_MARGIN, ROT, SIDEDNESS, ClaimSpec, _case, _ks, _names  # noqa: F401 - the schema and the shared margins, re-exported
+from vqlib.claim_spec import DEAD_MARGIN_PCT, FLOOR, KINDS, MSE_MARGIN, ROT, RT, SIDEDNESS, ClaimSpec, _case, _ks, _names  # noqa: F401 - the schema and the shared margins, re-exported
 
 _TB = "000 §5 (Performance Metrics)"
 
@@ -61,7 +61,7 @@ def _scale_claims() -> list[ClaimSpec]:
                   section="scale-paired", also=(mse_not_worse(large),), **pct, label="Up to 88 % fewer dead codes, same quality"),
         ClaimSpec("scale-estimator-matters", "002 Academic Contribution",
                   "Gradient estimator choice critically affects discrete representation learning", "", "dead_pct", "size",
-                  (ROT, "rotation_trick"), "ste", margin=DEAD_MARGIN_PCT, sidedness="two-sided", where=small + large, combine="any",
+                  (ROT, RT), "ste", margin=DEAD_MARGIN_PCT, sidedness="two-sided", where=small + large, combine="any",
                   section="scale-paired", unit=" pp", directions=("more dead codes", "fewer dead codes"), label="Estimator choice changes dead codes"),
         ClaimSpec("scale-rec-production", "002 Practical Recommendations", "Use rotation at production scale (K > 16 codes)", "",
                   "dead_codes", "directional", ROT, "ste", sign=-1, where=large, section="scale-paired", also=(mse_not_worse(large),),
@@ -149,7 +149,7 @@ def _commitment_noise_claims() -> list[ClaimSpec]:
 def _convergence_claims() -> list[ClaimSpec]:
     """The long-run claims (book/convergence.md): one row per (K, method, seed) after the regime's budget."""
     src, cv, pct = "002 Performance Summary", "convergence-curves", dict(scale=100, unit=" %")
-    trio, ks = (ROT, "rotation_trick"), _ks(32, 64)
+    trio, ks = (ROT, RT), _ks(32, 64)
     return [
         ClaimSpec("convergence-speed", "000 §1; " + src, "Convergence: similar speed for rotation and STE (\"~same\", \"comparable\")",
                   "~same", "steps_to_target", "equivalence", ROT, "ste", margin=SPEED_MARGIN, relative=True, where=_ks(32),

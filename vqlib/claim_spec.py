@@ -16,6 +16,7 @@ DEAD_MARGIN_PCT = 10.0
 #: Reconstruction MSE counts as equivalent when the paired relative difference lies within ±2 %.
 MSE_MARGIN = 0.02
 ROT = "projection"  # the seeds' "rotation"
+RT = "rotation_trick"  # the published rotation trick (Fifty et al.), which the convolutional model runs in ROT's place
 #: The column of a synthetic chapter's frame with the noise floor (D − m)σ²/D per coordinate (claims.with_floor): relative
 #: reconstruction margins there are judged on the excess over it.
 FLOOR = "noise_floor"

@@ -45,6 +45,7 @@ from vqlib.claim_registry import (  # noqa: F401 - the registry, read through th
     LOW_BETAS,
     MSE_MARGIN,
     ROT,
+    RT,
     SIDEDNESS,
     SIGMAS,
     SPEED_MARGIN,
@@ -118,9 +119,11 @@ def _boot_stat(bt: Bootstrap) -> _Stat:
     """A BCa bootstrap: seeds to decide from the half-width on c's side shrinking as 1/√n."""
     ci = bt.ci
 
-    def n_for(c: float) -> int | None:
+    def n_for(c: float, n_max: int = 10**7) -> int | None:
         gap, half = abs(ci.mean - c), (ci.mean - ci.low) if ci.mean > c else (ci.high - ci.mean)
-        return max(2, math.floor(ci.n * (half / gap) ** 2) + 1) if gap > 0 else None
+        if not gap > 0 or half / gap > math.sqrt(n_max / ci.n):  # beyond n_max seeds, as stats.seeds_to_decide
+            return None
+        return max(2, math.floor(ci.n * (half / gap) ** 2) + 1)
 
     return _Stat(ci, bt.p_value, n_for, bool(np.ptp(bt.dist) == 0))
 
@@ -228,7 +231,8 @@ def evaluate(spec: ClaimSpec, frame: pd.DataFrame) -> Outcome:
     vs = f"vs {spec.a}" if spec.a and any(p.metric == spec.metric and p.a != spec.a for p in spec.also) else ""
     named = len(methods) > 1  # each case names its method
     if spec.combine == "any" and named:  # "any of these": judged on those this run trained (a regime may leave some out)
-        methods = tuple(mt for mt in methods if mt in set(frame.get("method", ()))) or methods  # none: _per_seed says so
+        ran = set(frame.get("method", ()))
+        methods = tuple(mt for mt in methods if mt in ran) or methods  # none: _per_seed says so
     for w in spec.where:
         sub = frame
         for k, v in w.items():
@@ -266,8 +270,6 @@ def evaluate(spec: ClaimSpec, frame: pd.DataFrame) -> Outcome:
     half = max((ci.high - ci.low) / 2 for _, ci, _ in cases[:n_main])  # of the claim's own metric (the margin's units)
     return Outcome(spec, verdict, p, tuple(cases), half, n, "; ".join(reasons), lean, n_main=n_main)
 
-
-RT = "rotation_trick"
 
 
 def _swap(spec: ClaimSpec) -> ClaimSpec | None:

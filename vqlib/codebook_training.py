@@ -28,14 +28,20 @@ def train_codebooks(
     seed: int,
     eval_every: int = 0,
     n_curve: int | None = None,
+    z_val: torch.Tensor | None = None,
+    min_steps: int = 0,
 ) -> pd.DataFrame:
     """Train codebooks (C, K, m) on fixed encoded vectors z (S, N, m) under each regime; C is a multiple of S.
 
     Codebook c trains on the vectors of seed c mod S, and every codebook of a seed sees the same minibatches
-    in every regime (paired comparisons). Evaluation (vqlib.train.evaluate_codebook) at step 0 and `steps`
+    in every regime (paired comparisons). Evaluation (vqlib.train.evaluate_codebook) at step 0 and at the end
     on all of z_eval, and every `eval_every` steps on its first `n_curve` vectors (all when None).
     Returns one row per (regime, step, codebook) with columns regime, step, book (index into C) and the metrics;
     rows evaluated on the curve subset have curve=True.
+
+    A converging regime (vqlib.regimes.stop_rule; `steps` is then its cap) trains alone: each codebook stops when
+    its distortion on the validation latents `z_val` (S, N_val, m), never z_eval, improved by less than the rule's
+    tolerance over its window, checked from `min_steps` on; its rows then carry stop_step and met_rule.
     """
     check_int("steps", steps, 1)
     check_int("batch_size", batch_size, 1)
@@ -45,6 +51,9 @@ def train_codebooks(
     if C % S or codebooks.shape[-1] != m:
         raise ValueError(f"codebooks (C, K, m) must have C a multiple of the {S} seeds and m = {m}, got {tuple(codebooks.shape)}")
     specs = [regimes_mod.get(r) for r in regimes]
+    converging = any(spec.converge for spec in specs)
+    if converging and (len(specs) > 1 or z_val is None):
+        raise ValueError(f"a converging regime trains alone and needs validation latents z_val, got regimes {regimes}")
     reps = C // S
     idx = batch_indices(S, N, steps, batch_size, seed).to(z_train.device)
     ema_blocks = [spec.codebook_update == "ema" for spec in specs]
@@ -66,6 +75,8 @@ def train_codebooks(
             frame.insert(0, "step", step)
             frame.insert(0, "regime", spec.name)
             frame["curve"] = curve
+            if converging:
+                frame["val_distortion"] = evaluate_codebook(z_val[seed_of], block.detach(), batch_size)["latent_distortion"].cpu().numpy()
             frames.append(frame)
         return pd.concat(frames, ignore_index=True)
 
@@ -74,6 +85,13 @@ def train_codebooks(
             return [rows(step, False)] + ([rows(step, True)] if subset and eval_every else [])
         return [rows(step, subset)]
 
-    run = fit(model, lambda step: take_rows(z_train, idx[step - 1]).repeat(reps, 1, 1), steps,
-              regimes_mod.Optimizers(opts) if opts else None, emas, evaluate=evaluate, eval_every=eval_every, desc="codebooks")
-    return pd.concat([f for frames in run.history for f in frames], ignore_index=True)
+    stop = regimes_mod.stop_rule(specs[0], C, min_steps, lambda frames: torch.tensor(frames[0].val_distortion.to_numpy())) if converging else None
+    optimizer = (opts[0] if len(opts) == 1 else regimes_mod.Optimizers(opts)) if opts else None  # one: the stop rule watches its groups
+    run = fit(model, lambda step: take_rows(z_train, idx[step - 1]).repeat(reps, 1, 1), steps, optimizer, emas, evaluate=evaluate,
+              eval_every=eval_every, stop=stop, desc="codebooks")
+    if stop is not None and subset and run.steps_run < steps:  # every codebook stopped early: the end on all of z_eval too
+        run.history.append([rows(run.steps_run, False)])
+    out = pd.concat([f for frames in run.history for f in frames], ignore_index=True)
+    if stop is not None:
+        out["stop_step"], out["met_rule"] = stop.stop_step.numpy()[out.book], stop.met.numpy()[out.book]
+    return out

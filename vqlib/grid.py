@@ -48,8 +48,11 @@ class GridRun:
 
     @property
     def final(self) -> pd.DataFrame:
-        """The history at the last step."""
-        return self.history[self.history.step == self.history.step.max()].reset_index(drop=True)
+        """The history at the last step; with a stop rule, each slice's stop step and whether its rule met before the cap."""
+        final = self.history[self.history.step == self.history.step.max()].reset_index(drop=True)
+        if self.stop_step is None or len(final) != len(self.stop_step):
+            return final
+        return final.assign(stop_step=self.stop_step.numpy(), met_rule=self.met_rule.numpy())
 
 
 def check_slices(slices: pd.DataFrame, n_data: int) -> pd.DataFrame:
@@ -171,7 +174,7 @@ def train_grid(
     regime: "regimes_mod.Regime | None" = None,
     min_steps: int = 0,
     x_val: torch.Tensor | None = None,
-    floor: float = 0.0,
+    floor: float | torch.Tensor = 0.0,
     observe: bool = False,
 ) -> GridRun:
     """Train every slice (row of `slices`) on the loss of eq. testbed-loss, as one batched model.
@@ -194,7 +197,8 @@ def train_grid(
     every evaluation (an empty history: for timing runs).
 
     With a converging regime, x_val (G, N_val, D), a validation set drawn apart from x_eval, is required: each
-    slice stops on its own validation excess error E‖x − x̂‖² − `floor` (vqlib.regimes.stop_rule; the history
+    slice stops on its own validation excess error E‖x − x̂‖² − `floor` (one for all rows, or one per data row (G,);
+    vqlib.regimes.stop_rule; the history
     then has a `val_excess` column) and is frozen from then on; the run ends when every slice has stopped or at
     the cap (observe=True: stop steps recorded, every slice trained on to the cap). The regime's codebook form
     (affine, cosine: :func:`set_form`) applies to the gradient codebook only.
@@ -239,11 +243,13 @@ def train_grid(
     if use_ema:
         model.codebook.requires_grad_(False)
     stop = regimes_mod.stop_rule(recipe, L, min_steps, lambda row: torch.tensor(row.val_excess.to_numpy()), observe)
+    floors = torch.as_tensor(floor, dtype=torch.float64).to(device)
+    floors = floors[layout.rows[layout.row_of_slice]] if floors.ndim else floors
 
     def evaluate_step(step: int) -> pd.DataFrame:
         frame = _rows(slices, step, evaluate(model, layout, x_eval, beta, A, labels_eval))
         if stop is not None:
-            frame["val_excess"] = (validation_error(model, layout, x_val) - floor).cpu().numpy()
+            frame["val_excess"] = (validation_error(model, layout, x_val) - floors).cpu().numpy()
         return frame
 
     run = fit(

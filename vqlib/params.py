@@ -244,7 +244,7 @@ def check_consistent(params: dict[str, Any]) -> None:
 
 def _check_regime_forms(params: dict[str, Any]) -> None:
     """Regimes the trainer would refuse after the data are drawn: an affine or cosine codebook with the dead-code restart
-    (it writes raw encoder outputs as codes), and a converging regime on data without a validation draw (mixtures)."""
+    (it writes raw encoder outputs as codes)."""
     from vqlib.regimes import REGIMES
 
     names = [r for key in ("regimes", "regime_names") for r in params.get(key, []) if r in REGIMES]
@@ -253,9 +253,6 @@ def _check_regime_forms(params: dict[str, Any]) -> None:
     if formed and "restart" in methods:
         raise ValueError(f"regimes {formed} reparameterize the codebook, which the dead-code restart cannot re-seed: "
                          f"leave 'restart' out of the methods or those regimes out")
-    converging = [r for r in names if REGIMES[r].converge]
-    if converging and "n_clusters" in params:
-        raise ValueError(f"regimes {converging} stop on a validation set, which the mixture data do not draw yet: leave them out")
 
 
 #: The estimators the geometry chapter's readings compare (its claims set the seeds' estimator against STE, and the
@@ -290,6 +287,16 @@ def _check_rate_distortion(params: dict[str, Any]) -> None:
 
 
 
+def _check_plain(named: list[tuple[str, str]], why: str) -> None:
+    """Refuse a regime with an affine or cosine codebook where the model has plain codes only: (parameter, regime) pairs."""
+    from vqlib.regimes import REGIMES
+
+    for name, r in named:
+        if r in REGIMES and REGIMES[r].form != "plain":
+            plain = [n for n, g in REGIMES.items() if g.form == "plain"]
+            raise ValueError(f"{name} must be one of {plain} ({why}), got {r!r}")
+
+
 def _check_initialization(params: dict[str, Any]) -> None:
     """The initialization chapter's cross-parameter rules (each parameter given is already valid alone)."""
     if "seeds-budget" not in params.get("regimes", ["seeds-budget"]):
@@ -297,6 +304,7 @@ def _check_initialization(params: dict[str, Any]) -> None:
                          f"got {params['regimes']}")
     if "geometric" not in params["spectra"]:
         raise ValueError(f"spectra must include 'geometric' (the testbed's spectrum), got {params['spectra']}")
+    _check_plain([(f"regimes[{i}]", r) for i, r in enumerate(params.get("regimes", []))], "the codebook-only training has plain codes only")
     if "K" in params and "K_list" in params and params["K"] not in params["K_list"]:
         raise ValueError(f"K ({params['K']}) must be one of K_list {params['K_list']}: the seeds' table is read at K")
     if "beta" in params and "beta_list" in params and params["beta"] not in params["beta_list"]:
@@ -335,10 +343,13 @@ def _real_methods() -> list[str]:
 
 def _check_realdata(params: dict[str, Any]) -> None:
     """The real-data chapter's rules: its claims compare STE with the projection; LBG and data-based codebook starts
-    pick K codes among lbg_vectors and init_vectors training vectors."""
+    pick K codes among lbg_vectors and init_vectors training vectors; the MLP model's codebook is plain (no affine or
+    cosine form), while fixed budgets and the converging regime (its own per-slice stop rule) are both supported."""
     missing = [m for m in ("ste", "projection") if "real_methods" in params and m not in params["real_methods"]]
     if missing:
         raise ValueError(f"real_methods must include 'ste' and 'projection' (the claims compare them), missing {missing}")
+    named = [(f"regime_names[{i}]", r) for i, r in enumerate(params.get("regime_names", []))]
+    _check_plain(named + ([("curve_regime", params["curve_regime"])] if "curve_regime" in params else []), "the MLP model's codebook is plain")
     if "lbg_vectors" in params:
         for i, k in enumerate(params.get("K_list", [])):
             if k > params["lbg_vectors"]:

@@ -74,8 +74,8 @@ def train(data: Crops, K: int, methods: list[str], regime: regimes.Regime, n_see
     the seeds' budget on) when its per-pixel MSE on `n_val` validation crops (at most a quarter of them) improved by less than the rule's relative
     tolerance over its window. The validation crops are drawn from the training images and withheld from training,
     never from the held-out images that every reported number comes from (the images have no known noise floor, so
-    the relative MSE itself is the rule's objective). Per slice, `steps_run` is the step it stopped at (or the cap)
-    and `met` whether the rule stopped it.
+    the relative MSE itself is the rule's objective). There, per slice, `stop_step` is the step it stopped at (or the
+    cap) and `met_rule` whether the rule stopped it (as in the synthetic grids; a fixed budget has neither column).
     """
     check_int("K", K, 2)
     check_int("n_seeds", n_seeds, 1)
@@ -144,8 +144,7 @@ def train(data: Crops, K: int, methods: list[str], regime: regimes.Regime, n_see
         if stop is not None:
             stop.restore()  # the authors' replacement (on_step) ran after the last step's restore
         final = _table(part_methods, n_seeds, evaluate(model, x_eval), run.steps_run)
-        stopped = (stop.stop_step, stop.met) if stop is not None else (torch.full((L,), run.steps_run), torch.zeros(L, dtype=torch.bool))
-        finals.append(final.assign(steps_run=stopped[0].numpy(), met=stopped[1].numpy()))
+        finals.append(final.assign(stop_step=stop.stop_step.numpy(), met_rule=stop.met.numpy()) if stop is not None else final)
         cost += run.seconds_per_step
         cpu += run.cpu_seconds_per_step
     return ConvRun(pd.concat(finals, ignore_index=True), pd.concat(initials, ignore_index=True), cost, cpu, dropped)

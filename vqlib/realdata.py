@@ -3,7 +3,9 @@
 Each (method, initializer, seed) run is a slice of :class:`vqlib.mlpvq.MLPVQ`. All slices of a seed start from
 the same network weights and codebook (per initializer) and see the same minibatches, so methods are compared
 on paired runs. A training regime (vqlib.regimes) fixes the optimizer, learning rates, codebook update rule,
-codebook start and step budget. The study that runs it is vqlib.studies.realdata; the chapter's tables, labels and
+codebook start and step budget; a converging regime stops each slice on its own when its error on a validation set
+(the last vectors of its seed's training set, withheld from training in every regime so all regimes train on the same
+vectors and minibatches) stops improving. The study that runs it is vqlib.studies.realdata; the chapter's tables, labels and
 verdicts are in vqlib.analysis.realdata.
 """
 
@@ -19,7 +21,7 @@ from vqlib.checks import check_float, check_int
 from vqlib.data import RealImages
 from vqlib.mlpvq import MLPVQ, init_weights
 from vqlib.restart import DeadCodeRestart
-from vqlib.trainer import EMACodebook, VQObjective, batch_indices, fit, stream, take_rows
+from vqlib.trainer import EMACodebook, VQObjective, fit, stream, take_rows
 
 #: A method: its gradient estimator and what it adds (dead-code restart, EMA codebook, SimVQ codebook).
 METHODS: dict[str, dict] = {
@@ -38,6 +40,43 @@ NOT_IN_EMA_REGIME = {
     "ema": "is plain STE when every codebook is updated by EMA",
     "simvq": "learns its codes through W by gradient; an EMA of assigned outputs has no W to update",
 }
+
+#: Validation vectors per seed the converged regime's stop rule reads (at most a quarter of the training set).
+N_VAL = 4096
+#: Steps of minibatch indices drawn at a time (:class:`Minibatches`).
+BATCH_BLOCK = 500
+
+
+def validation_size(n_train: int, batch_size: int, n_val: int | None = None) -> int:
+    """Training vectors per seed withheld as the stop rule's validation set: n_val, default min(N_VAL, n_train // 4)
+    (0: none withheld, for fixed budgets only)."""
+    n_val = max(1, min(N_VAL, n_train // 4)) if n_val is None else check_int("n_val", n_val, 0)
+    if n_train - n_val < batch_size:
+        raise ValueError(f"n_val must leave at least batch_size = {batch_size} of the {n_train} training vectors per seed, got n_val = {n_val}")
+    return n_val
+
+
+class Minibatches:
+    """Minibatch rows (S, B) for step = 1, 2, … in order, drawn BATCH_BLOCK steps at a time from one generator.
+
+    The stream is the same whatever the budget (a 500-step regime sees the first 500 steps of a 20,000-step one), and
+    equals vqlib.trainer.batch_indices(S, n, steps, B, seed) step for step, without holding a long run's indices at once.
+    """
+
+    def __init__(self, n_seeds: int, n: int, batch_size: int, seed: int, block: int = BATCH_BLOCK) -> None:
+        self.n, self.shape = n, (block, n_seeds, batch_size)
+        self.gen = torch.Generator().manual_seed(int(seed))
+        self.block, self.rows = -1, torch.empty(0, dtype=torch.long)
+
+    def __call__(self, step: int) -> torch.Tensor:
+        """The rows of step `step` (1-based; steps must come in increasing order)."""
+        b = (step - 1) // self.shape[0]
+        if b < self.block:
+            raise ValueError(f"steps must come in order: step {step} after block {self.block}")
+        while self.block < b:
+            self.rows, self.block = torch.randint(self.n, self.shape, generator=self.gen), self.block + 1
+        return self.rows[(step - 1) % self.shape[0]]
+
 
 def slice_table(methods: list[str], inits: list[str], regime: regimes.Regime, n_seeds: int) -> tuple[pd.DataFrame, dict[str, str]]:
     """The runs of one regime: every method from the regime's codebook start, and STE from every other initializer.
@@ -70,6 +109,7 @@ class StudyRun:
     dropped: dict[str, str] = field(default_factory=dict)
     regime: str = ""
     cpu_seconds_per_step: float = 0.0  # CPU time of this process per step (one thread: the one-core cost, load-independent)
+    n_val: int = 0  # training vectors per seed withheld as the stop rule's validation set (in every regime)
 
 
 def simvq_basis(n_seeds: int, K: int, m: int, seed: int) -> torch.Tensor:
@@ -77,13 +117,13 @@ def simvq_basis(n_seeds: int, K: int, m: int, seed: int) -> torch.Tensor:
     return torch.randn(n_seeds, K, m, generator=torch.Generator().manual_seed(int(seed)))
 
 
-def encode_start(data: RealImages, weights: dict[str, torch.Tensor], activation: str) -> torch.Tensor:
-    """Encoded training vectors (S, N, m) of every seed's starting encoder (the data-based initializers' input)."""
-    S = data.x_train.shape[0]
+def encode_start(x_train: torch.Tensor, weights: dict[str, torch.Tensor], activation: str) -> torch.Tensor:
+    """Encoded training vectors x_train (S, N, D) of every seed's starting encoder: (S, N, m), the data-based initializers' input."""
+    S = x_train.shape[0]
     cb = torch.zeros(S, 1, weights["enc2"].shape[-1])
     model = MLPVQ(weights, cb, ["ste"] * S, activation=activation)
     with torch.no_grad():
-        return model.encode(data.x_train)
+        return model.encode(x_train)
 
 
 @torch.no_grad()
@@ -115,6 +155,17 @@ def evaluate(model: MLPVQ, x_eval: torch.Tensor, usage_batch: int = 256, chunk: 
     }
 
 
+@torch.no_grad()
+def validation_mse(model: MLPVQ, x_val: torch.Tensor, chunk: int = 1024) -> torch.Tensor:
+    """Per-slice reconstruction MSE per pixel (L,) with hard q on x_val (L, N, D): the stop rule's objective (as evaluate's recon_mse)."""
+    L, N, D = x_val.shape
+    sq = torch.zeros(L, dtype=torch.float64, device=x_val.device)
+    for i in range(0, N, chunk):
+        x = x_val[:, i : i + chunk]
+        sq += ((x - model(x, hard=True)["x_hat"]) ** 2).double().sum((1, 2))
+    return sq / (N * D)
+
+
 def _frame(slices: pd.DataFrame, result: dict[str, torch.Tensor], step: int) -> pd.DataFrame:
     frame = slices.copy()
     frame["step"] = step
@@ -138,6 +189,7 @@ def train_study(
     activation: str = "gelu",
     usage_batch: int = 256,
     init_vectors: int = 4096,
+    n_val: int | None = None,
 ) -> StudyRun:
     """Train every slice of :func:`slice_table` under `regime` as one batched MLPVQ; evaluate at the start and end.
 
@@ -147,7 +199,10 @@ def train_study(
     regime). The "ema" regime: every codebook by EMA (decay regime.ema_decay). Dead-code restart re-seeds stale
     codes (and their EMA statistics) from the batch. The loss is eq. realdata-loss (LinearVQ's, summed over slices).
     Data-based codebook starts (k-means, data samples, R(D)-optimal) see the first `init_vectors` encoded
-    training vectors of each seed (a random subset: the split is random).
+    training vectors of each seed (a random subset: the split is random). In every regime the last `n_val` training vectors
+    of each seed (:func:`validation_size`) are withheld from training; a converging regime (regime.converge) stops each
+    slice on its own by vqlib.regimes.stop_rule on its relative reconstruction MSE there (images have no known noise
+    floor), and its final table gains stop_step (the step it stopped at, or the cap) and met_rule (stopped before the cap).
     """
     check_int("K", K, 1)
     check_int("hidden", hidden, 1)
@@ -155,12 +210,16 @@ def train_study(
     check_float("beta", beta, 0.0)
     check_int("batch_size", batch_size, 1)
     check_int("restart_window", restart_window, 1)
+    if regime.form != "plain":
+        raise ValueError(f"regime must have a plain codebook (the MLP model has no {regime.form} form), got {regime.name!r}")
     S, N, D = data.x_train.shape
+    n_val = validation_size(N, batch_size, n_val)
+    x_pool, x_val = data.x_train[:, : N - n_val], data.x_train[:, N - n_val :]  # the split is random: the last rows are a random subset
     slices, dropped = slice_table(list(methods), list(inits), regime, S)
     L = len(slices)
     seed_of = torch.tensor(slices.seed.to_list())
     start = init_weights(S, D, hidden, m, stream(seed, "encoder"))
-    z0 = encode_start(data, start, activation)[:, : check_int("init_vectors", init_vectors, 1)]
+    z0 = encode_start(x_pool[:, : check_int("init_vectors", init_vectors, 1)], start, activation)
     books = {name: init.codebook(name, z0, K, seed=stream(seed, "codebook")) for name in dict.fromkeys(slices.init)}
     codebook = torch.stack([books[i][s] for i, s in zip(slices.init, slices.seed)])
     spec = [METHODS[mth] for mth in slices.method]
@@ -176,12 +235,19 @@ def train_study(
     ema_rows = torch.nonzero(ema_mask).view(-1)  # EMA statistics are kept for these slices only
     emas = [EMACodebook(task, ema_rows, regimes.ema_decay(regime), mask_grad=grad_codebook)] if len(ema_rows) else []
     restart = DeadCodeRestart(L, K, restart_window, restart_mask, stream(seed, "restart")) if restart_mask.any() else None
-    idx = batch_indices(S, N, regime.steps, batch_size, stream(seed, "batches"))
-    x_eval = data.x_eval[seed_of]
-    run = fit(task, lambda step: take_rows(data.x_train, idx[step - 1])[seed_of], regime.steps, opt, emas, restart,
-              evaluate=lambda step: _frame(slices, evaluate(model, x_eval, usage_batch), step), desc="realdata")
-    initial, final = run.history[0], run.history[-1]
-    return StudyRun(slices, initial, final, model, run.seconds_per_step, dropped, regime.name, run.cpu_seconds_per_step)
+    batches = Minibatches(S, N - n_val, batch_size, stream(seed, "batches"))
+    x_eval, x_check = data.x_eval[seed_of], x_val[seed_of]
+    stop = regimes.stop_rule(regime, L, regimes.BASE_STEPS, lambda mse: mse)
+    if stop is not None and not n_val:
+        raise ValueError(f"n_val must be at least 1 in the converging regime {regime.name!r} (its stop rule reads them), got 0")
+    initial = _frame(slices, evaluate(model, x_eval, usage_batch), 0)
+    run = fit(task, lambda step: take_rows(x_pool, batches(step))[seed_of], regime.steps, opt, emas, restart,
+              evaluate=(lambda step: validation_mse(model, x_check)) if stop is not None else None, record=False, stop=stop,
+              desc="realdata")
+    final = _frame(slices, evaluate(model, x_eval, usage_batch), run.steps_run)
+    if stop is not None:  # fit restored the stopped slices after the last step: the table is at each slice's stop step
+        final = final.assign(stop_step=stop.stop_step.numpy(), met_rule=stop.met.numpy())
+    return StudyRun(slices, initial, final, model, run.seconds_per_step, dropped, regime.name, run.cpu_seconds_per_step, n_val)
 
 
 @torch.no_grad()

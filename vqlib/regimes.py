@@ -5,7 +5,8 @@ initialization claim is evaluated in each regime. A regime states the optimizer 
 each parameter group (encoder/decoder vs codebook), the codebook update rule (gradient of the codebook
 loss, or EMA of assigned encoder outputs), the codebook start and the step budget. The values below were
 chosen from the literature and the optimizer's mechanics (Adam moves a parameter about lr per step), never
-toward a seed's number; changing one re-executes every chapter that uses it.
+toward a seed's number; changing one re-executes every chapter that uses it. Which regimes each chapter runs is
+vqlib.chapter_regimes (not part of any result's key, so choosing a regime for one chapter leaves the others' results fresh).
 """
 
 from __future__ import annotations
@@ -102,24 +103,12 @@ REGIMES: dict[str, Regime] = {
         Regime("cosine", "adam", 1e-3, 1e-3, "gradient", "uniform", 500, form="cosine",
                summary="as seeds-budget with ℓ2-normalized z and codes (the rotation trick's VQ-VAE runs): "
                        "removes the free latent scale ‖z‖ from the codebook's race"),
+        Regime("converged-affine", "adam", 1e-3, 1e-3, "gradient", "uniform", _CAP, converge=True, form="affine",
+               summary=f"affine, each slice trained until its own stop rule (cap {_CAP} steps), as converged"),
+        Regime("converged-cosine", "adam", 1e-3, 1e-3, "gradient", "uniform", _CAP, converge=True, form="cosine",
+               summary=f"cosine, each slice trained until its own stop rule (cap {_CAP} steps), as converged"),
     ]
 }
-
-#: Which regimes each chapter of the testbed family runs, and why (shown in the book). Where the budget forces a
-#: choice, fewer regimes run to convergence are preferred over more regimes stopped at the seeds' budget.
-CHAPTER_REGIMES: dict[str, tuple[tuple[str, ...], str]] = {
-    "testbed": (("seeds-budget", "converged", "codebook-lr", "ema", "ema-data", "data-init", "sgd", "affine", "cosine"),
-                "the seeds' table: every recipe in the seeds' budget and the seeds' recipe converged (converged affine and "
-                "cosine runs would cost about 12 min each at 50 seeds and are not run yet)"),
-    "convergence": (("converged",), "long runs: the stop rule decides how long"),
-    "scale": (("seeds-budget", "converged", "codebook-lr", "ema"), "the seeds' claims at every K, in their budget and converged, "
-              "and the two codebook recipes that decide dead codes"),
-    "subspace": (("seeds-budget", "codebook-lr"), "short-budget regimes; its converged run is not yet computed"),
-    "multimodal": (("seeds-budget", "codebook-lr", "ema"), "mixture data has no validation draw yet, so no stop rule"),
-    "commitment_noise": (("seeds-budget", "codebook-lr", "ema"), "short-budget regimes; its converged run is not yet computed"),
-    "initialization": (("seeds-budget", "codebook-lr", "ema", "sgd"), "fixed PCA encoder: the codebook recipes matter, not the encoder's descent"),
-}
-
 
 def get(name: str) -> Regime:
     """The regime called `name` (a clear error naming the allowed ones otherwise)."""

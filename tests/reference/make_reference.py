@@ -99,7 +99,7 @@ def case_realdata() -> dict:
     for name in MLP_REGIMES:
         reg = dataclasses.replace(regimes.get(name), steps=15)
         run = realdata.train_study(d, 16, MLP_METHODS, reg, inits=["uniform", "kmeans", "data_samples"], hidden=16, m=2,
-                                   batch_size=32, seed=3, restart_window=4, init_vectors=200)
+                                   batch_size=32, seed=3, restart_window=4, init_vectors=200, n_val=0)
         out[f"{name}/initial"], out[f"{name}/final"] = run.initial, run.final
         for k, v in run.model.state_dict().items():
             out[f"{name}/state/{k}"] = v.detach().clone()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from vqlib import regimes, stats
+from vqlib import stats
 from vqlib.convvq import LABELS, init_weights
 from vqlib.images import SPLITS
 from vqlib.realconv import N_VAL  # noqa: F401  (shown by the chapter)
@@ -24,22 +24,6 @@ def method_table(final: pd.DataFrame, regime: str | None = None, K: int | None =
     shown, numbers = stats.summarize_by(sub.assign(usage_pct=100 * sub.usage), keys, list(COLUMNS))
     shown["method"] = shown.method.map(LABELS)
     return shown.rename(columns=COLUMNS), numbers
-
-
-def stop_share(final: pd.DataFrame) -> pd.DataFrame:
-    """Per converging (regime, K, method): the share of slices the stop rule stopped before the cap, and their steps."""
-    runs = final[[regimes.get(r).converge for r in final.regime]]
-    rows = [{"regime": r, "K": k, "method": LABELS[m], "met the rule": f"{int(g.met.sum())} of {len(g)}",
-             "steps run (median)": int(g.steps_run.median())}
-            for (r, k, m), g in runs.groupby(["regime", "K", "method"], sort=False)]
-    return pd.DataFrame(rows, columns=["regime", "K", "method", "met the rule", "steps run (median)"])
-
-
-def unmet_text(final: pd.DataFrame) -> str:
-    """The converging runs' methods whose slices did not all meet the stop rule before the cap, in words ("none" if all did)."""
-    runs = final[[regimes.get(r).converge for r in final.regime]]
-    rows = [f"{LABELS[m]} ({int(g.met.sum())} of {len(g)})" for m, g in runs.groupby("method", sort=False) if not g.met.all()]
-    return ", ".join(rows) or "none"
 
 
 def claim_frame(final: pd.DataFrame) -> pd.DataFrame:

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from vqlib import init, stats
+from vqlib.analysis import testbed
 
 LABELS: dict[str, str] = {
     "ste": "STE",
@@ -134,16 +135,19 @@ def setting_values(p: Mapping[str, Any], size: pd.DataFrame, diveq_sigma: float)
         "window": p["restart_window"], "diveq_sigma": diveq_sigma, "init_vectors": f"{p['init_vectors']:,}", "seeds": p["seeds"],
         "usage_batch": p["usage_batch"], "K": p["K"], "bpp": f"{bits_per_pixel(p['K'], patches['pixels']):.3g}",
         "K_list": ", ".join(str(k) for k in p["K_list"]), "curve_regime": p["curve_regime"], "n_regimes": len(p["regime_names"]),
-        "lbg_iters": p["lbg_iters"], "lbg_vectors": f"{p['lbg_vectors']:,}",
+        "lbg_iters": p["lbg_iters"], "lbg_vectors": f"{p['lbg_vectors']:,}", "n_val": f"{patches['n_val']:,}",
+        "n_val_digits": f"{digits['n_val']:,}",
     }
 
 
 def recipe_table(rows: list[dict]) -> pd.DataFrame:
-    """The regimes' recipes (vqlib.regimes.Regime.as_row()) as the chapter prints them ("–" where a rate does not apply)."""
-    recipes = pd.DataFrame(rows)[["name", "optimizer", "lr", "codebook_lr", "codebook_update", "ema_decay", "init", "steps"]]
+    """The regimes' recipes (vqlib.regimes.Regime.as_row()) as the chapter prints them ("–" where a rate does not apply);
+    steps is the budget, or a converging regime's cap, whose stop rule the last column states."""
+    recipes = pd.DataFrame(rows)[["name", "optimizer", "lr", "codebook_lr", "codebook_update", "ema_decay", "init", "steps", "stop_rule"]]
     recipes["ema_decay"] = [f"{d:g}" if u == "ema" else "–" for d, u in zip(recipes.ema_decay, recipes.codebook_update)]
     recipes["codebook_lr"] = [f"{c:g}" if u == "gradient" else "–" for c, u in zip(recipes.codebook_lr, recipes.codebook_update)]
     recipes["lr"] = [f"{v:g}" for v in recipes.lr]
+    recipes["stop_rule"] = recipes.stop_rule.str.replace("validation excess error", "validation MSE")  # images: no known floor
     return recipes
 
 
@@ -321,7 +325,35 @@ def reduction_values(red: pd.DataFrame) -> dict[str, str]:
     """The reductions the prose names (projection, rotation trick, restart in three regimes), "(not run)" where absent."""
     text = {(row["regime"], k): v for row in red.to_dict("records") for k, v in row.items() if k != "regime" and isinstance(v, str)}
     return {f"red_{key}_{name.replace('-', '_')}": text.get((name, LABELS[v]), "(not run)")
-            for name in ("seeds-budget", "codebook-lr", "ema") for v, key in (("projection", "proj"), ("rotation_trick", "rt"), ("restart", "restart"))}
+            for name in ("seeds-budget", "converged", "codebook-lr", "ema")
+            for v, key in (("projection", "proj"), ("rotation_trick", "rt"), ("restart", "restart"))}
+
+
+def stop_rows(finals: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """The final rows of the converging regimes (those with stop_step and met_rule), method = variant (STE's other starts apart)."""
+    parts = [f.assign(method=f.variant) for f in finals.values() if "met_rule" in f.columns and f.met_rule.notna().all()]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["regime", "variant", "method", "stop_step", "met_rule"])
+
+
+def stops_table(finals: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """Per converging regime and variant: the share of slices (seeds) the stop rule stopped before the cap and their stop
+    steps (vqlib.analysis.testbed.stops_table); a one-line note when no regime converges."""
+    rows = stop_rows(finals)
+    if not len(rows):
+        return pd.DataFrame({"note": ["no converging regime run (regime_names has none)"]})
+    variants = list(dict.fromkeys(rows.variant))
+    return testbed.stops_table(rows, variants, labels={v: label(v) for v in variants})
+
+
+def stop_values(finals: Mapping[str, pd.DataFrame]) -> dict[str, str]:
+    """The glued readings of the stop rule: the share of slices that met it before the cap, and the variants not all of
+    whose slices did ("none"); "(not run)" without a converging regime."""
+    rows = stop_rows(finals)
+    if not len(rows):
+        return {"met_share": "(not run)", "unmet": "(not run)"}
+    met = rows.met_rule.astype(bool)
+    labels = {v: label(v) for v in dict.fromkeys(rows.variant)}
+    return {"met_share": f"{100 * met.mean():.0f} % ({int(met.sum())} of {len(met)})", "unmet": testbed.unmet_text(rows, labels)}
 
 
 def comparison_values(comparison: pd.DataFrame) -> dict[str, Any]:

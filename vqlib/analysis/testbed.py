@@ -45,19 +45,54 @@ def met_shares(frame: pd.DataFrame) -> dict[str, float]:
     return {r: float(v) for r, v in zip(frame.regime, frame.met_share) if pd.notna(v)}
 
 
-def stops_table(final: pd.DataFrame, estimators: list[str], by: tuple[str, ...] = ()) -> pd.DataFrame:
-    """Per converging regime (and each column of `by`, e.g. K) and method: the share of slices that met the stop rule and
-    their stop steps (median, range)."""
-    if "met_rule" not in final.columns:
-        return pd.DataFrame()
-    f = final[final.met_rule.notna() & final.method.isin(estimators)]
+#: The power calculation that fixed the testbed's seeds before any verdict (issue 18): the pilot (the seeds' budget regime
+#: at 20 seeds, the store before that issue) had its widest paired spread between the projection and STE, the sd of the
+#: paired squared-error difference 0.108 × STE's mean error; the effect to detect is 5 % of STE's error.
+PILOT = {"seeds": 20, "sd_rel": 0.108, "delta_rel": 0.05, "alpha": 0.05, "power": 0.8}
+
+
+def power_values(pilot: dict = PILOT) -> dict[str, str]:
+    """The pilot's settings and the paired seeds they require (vqlib.stats.paired_seeds_for_power), for the prose."""
+    n = stats.paired_seeds_for_power(pilot["sd_rel"], pilot["delta_rel"], pilot["alpha"], pilot["power"])
+    return {"testbed_pilot_seeds": str(pilot["seeds"]), "testbed_pilot_sd": f"{pilot['sd_rel']:g}",
+            "testbed_pilot_delta": f"{100 * pilot['delta_rel']:g} %", "testbed_pilot_alpha": f"{pilot['alpha']:g}",
+            "testbed_pilot_power": f"{pilot['power']:g}", "testbed_pilot_n": str(n)}
+
+
+def stops_table(final: pd.DataFrame, estimators: list[str], by: tuple[str, ...] = (), labels: dict[str, str] | None = None,
+                key: str = "method") -> pd.DataFrame:
+    """Per converging regime (and each column of `by`, e.g. K) and method (the column `key`): the share of slices that
+    met the stop rule and their stop steps (median, range); methods named by `labels` (default: the synthetic chapters'
+    names). Without a converging regime: a one-row note saying so."""
+    f = final[final.met_rule.notna() & final[key].isin(estimators)] if "met_rule" in final.columns else final.iloc[:0]
+    if f.empty:
+        return pd.DataFrame({"note": ["no converging regime in this run"]})
+    labels = NAMES if labels is None else labels
     rows = []
-    for keys, g in f.groupby(["regime", *by, "method"], sort=False):
+    for keys, g in f.groupby(["regime", *by, key], sort=False):
         steps = g.stop_step.astype(int)
-        rows.append({**dict(zip(["regime", *by], keys[:-1])), "method": NAMES.get(keys[-1], keys[-1]), "slices": len(g),
+        rows.append({**dict(zip(["regime", *by], keys[:-1])), key: labels.get(keys[-1], keys[-1]), "slices": len(g),
                      "met the rule": f"{100 * g.met_rule.astype(bool).mean():.0f} %", "stop step (median)": int(steps.median()),
                      "range": f"{steps.min()}–{steps.max()}"})
     return pd.DataFrame(rows)
+
+
+def met_share_text(final: pd.DataFrame) -> str:
+    """The share of the converging regimes' slices whose stop rule met before the cap, as "97 %" ("–" without one)."""
+    met = final.met_rule.dropna() if "met_rule" in final.columns else pd.Series(dtype=bool)
+    return f"{100 * met.astype(bool).mean():.0f} %" if len(met) else "–"
+
+
+def unmet_text(final: pd.DataFrame, labels: dict[str, str] | None = None) -> str:
+    """The methods of the converging regimes whose slices did not all meet the stop rule before the cap, with how many
+    did, in words ("none" if all did)."""
+    if "met_rule" not in final.columns:
+        return "none"
+    labels = NAMES if labels is None else labels
+    f = final[final.met_rule.notna()]
+    rows = [f"{labels.get(m, m)} ({int(g.met_rule.astype(bool).sum())} of {len(g)})" for m, g in f.groupby("method", sort=False)
+            if not g.met_rule.astype(bool).all()]
+    return ", ".join(rows) or "none"
 
 
 def to_cap_table(to_cap: pd.DataFrame) -> tuple[pd.DataFrame, float]:

@@ -12,6 +12,7 @@ import pandas as pd
 from vqlib import claims, report
 from vqlib.claim_mechanisms import NOT_IDENTIFIED
 from vqlib.claim_registry import UNTESTABLE
+from vqlib.regimes import REGIMES
 
 #: Colours of the robustness map, by verdict ("" : not evaluated in that regime).
 COLORS = {"holds": "#4daf4a", "does not hold": "#e41a1c", "inconclusive": "#ffbf00", "not testable": "#bbbbbb",
@@ -77,32 +78,39 @@ def readings(table: pd.DataFrame, regime_grid: pd.DataFrame, n_chapters: int) ->
 
 #: The share of a converged cell's slices that must meet their stop rule (issue 18's goal); below it the cell is marked.
 MET_GOAL = 0.95
-#: The chapters whose studies train in the converged regime with a per-slice stop rule: {chapter: (study, the final
-#: table's column saying whether a slice's rule met before the cap)}.
-CONVERGED_CHAPTERS = {"testbed": ("testbed", "met_rule"), "convergence": ("convergence", "met_rule"), "scale": ("scale", "met_rule"),
-                      "realdata": ("realconv", "met")}
+#: The studies that train in the converged regime with a per-slice stop rule (their tables carry `met_rule`):
+#: {study: (chapter, prefix of the ids of the claims its runs decide)}. The real-data chapter has two: the MLP study
+#: decides the realdata-* claims and the convolutional one the realconv-* claims.
+CONVERGED_STUDIES = {"testbed": ("testbed", ""), "convergence": ("convergence", ""), "scale": ("scale", ""),
+                     "subspace": ("subspace", ""), "multimodal": ("multimodal", ""), "commitment_noise": ("commitment_noise", ""),
+                     "initialization": ("initialization", ""), "realdata": ("realdata", "realdata-"), "realconv": ("realdata", "realconv-")}
+#: The table of a study's stored results that carries met_rule, where it is not "final".
+MET_TABLES = {"commitment_noise": ("beta_final", "sigma_final"), "initialization": ("codebook",)}
 
 
-def met_shares(chapters: dict[str, tuple[str, str]] = CONVERGED_CHAPTERS) -> dict[str, float]:
-    """Per chapter, the share of its converged-regime slices (method, seed, K) whose stop rule met before the cap, read from
-    the stored results at the chapter's default parameters."""
+def met_shares(studies: dict[str, tuple[str, str]] = CONVERGED_STUDIES) -> dict[str, float]:
+    """Per study, the share of its converging regimes' slices whose stop rule met before the cap, read from the stored
+    results at its chapter's default parameters (studies whose chapter runs no converging regime are left out)."""
     from vqlib import results
     from vqlib.runner.chapters import ROOT, chapter_defaults, read_chapter
 
     out = {}
-    for ch, (study, column) in chapters.items():
-        final = results.load(study, chapter_defaults(read_chapter(ROOT / "book" / f"{ch}.md")))["final"]
-        if column in final.columns:
-            met = final[final.get("regime", pd.Series("converged", index=final.index)).eq("converged")][column].dropna()
-            if len(met):
-                out[ch] = float(met.astype(float).mean())
+    for study, (ch, _) in studies.items():
+        res = results.load(study, chapter_defaults(read_chapter(ROOT / "book" / f"{ch}.md")))
+        met = [res[t].met_rule.dropna() for t in MET_TABLES.get(study, ("final",)) if "met_rule" in res[t].columns]
+        if sum(map(len, met)):  # a fixed budget's rows have none
+            out[study] = float(pd.concat(met).astype(float).mean())
     return out
 
 
-def unconverged_cells(table: pd.DataFrame, shares: dict[str, float], goal: float = MET_GOAL, regime: str = "converged") -> list[tuple[str, str]]:
-    """(claim, regime) cells judged in `regime` by a chapter whose share of slices that met the stop rule is below `goal`."""
-    judged = table[(table.regime == regime) & table.chapter.isin(list(shares))]
-    return sorted({(c, regime) for c, ch in zip(judged.id, judged.chapter, strict=True) if shares[ch] < goal})
+def unconverged_cells(table: pd.DataFrame, shares: dict[str, float], goal: float = MET_GOAL,
+                      studies: dict[str, tuple[str, str]] = CONVERGED_STUDIES) -> list[tuple[str, str]]:
+    """(claim, regime) cells judged in a converging regime by a study whose share of slices that met the stop rule is
+    below `goal`."""
+    judged = table[[r in REGIMES and REGIMES[r].converge for r in table.regime]]
+    low = [studies[s] for s, v in shares.items() if v < goal]
+    return sorted({(c, r) for c, ch, r in zip(judged.id, judged.chapter, judged.regime, strict=True)
+                   if any(ch == chapter and c.startswith(prefix) for chapter, prefix in low)})
 
 
 def met_text(shares: dict[str, float]) -> str:

@@ -16,7 +16,7 @@ from vqlib.studies.common import regime_grids, testbed_data
 PARAMS = ("seeds", "seed", "D", "m", "K", "steps", "batch_size", "lr", "beta", "beta_list", "sigma", "sigma_list", "lambda_1",
           "decay", "n_train", "n_eval", "eval_every", "collapse_scale", "methods", "regimes", "restart_window")
 #: Columns that move with the last bits: dead codes are integers decided by argmin near-ties.
-SPREAD = ("dead_codes", "usage")
+SPREAD = ("dead_codes", "usage", "stop_step", "met_rule")
 #: The starts of the β sweep: the testbed's, collapsed at the origin, collapsed away from it (vqlib.claims.COLLAPSED).
 STARTS = ("standard", "collapsed", "collapsed_far")
 

@@ -43,6 +43,4 @@ def compute(t: dict, device: torch.device) -> dict[str, pd.DataFrame]:
                          recipe.init, t["restart_window"], regime=recipe, min_steps=t["steps"] if recipe.converge else 0)
     run.history.insert(0, "regime", r)
     final = run.final.assign(K=K, lloyd_gain=grid.lloyd_gain(run, tb.x_eval, t["lloyd_iters"]).cpu().numpy())
-    if run.stop_step is not None:  # per slice: the step it stopped at and whether its rule met before the cap
-        final = final.merge(run.slices[["method", "seed", "stop_step", "met_rule"]], on=["method", "seed"], how="left")
     return {"final": final, "history": run.history.assign(K=K)}

@@ -19,6 +19,7 @@ from vqlib import codebook_training, data, init, rd
 from vqlib.checks import check_int
 from vqlib.models import LinearVQ
 from vqlib.quantize import nearest
+from vqlib.regimes import rescale
 from vqlib.studies.common import bound, start_encoder, testbed_data
 from vqlib.train import _eval_rows, train, train_codebook
 
@@ -97,8 +98,10 @@ def flat_testbed(tb: data.LinearGaussian, seed: int) -> data.LinearGaussian:
     S, N, D = tb.x_train.shape
     m = tb.A.shape[-1]
     flat = torch.full((m,), float(tb.eigenvalues.mean()), dtype=tb.eigenvalues.dtype)
-    out = data.linear_gaussian(S, D, flat, tb.sigma, N, tb.x_eval.shape[1], seed)
+    n_val = 0 if tb.x_val is None else tb.x_val.shape[1]
+    out = data.linear_gaussian(S, D, flat, tb.sigma, N, tb.x_eval.shape[1], seed, n_val)
     out.x_train, out.x_eval, out.s_eval, out.A = (t.to(tb.x_train.device) for t in (out.x_train, out.x_eval, out.s_eval, out.A))
+    out.x_val = out.x_val.to(tb.x_train.device) if n_val else None
     return out
 
 
@@ -149,11 +152,13 @@ def nearest_error(x: torch.Tensor, codebook: torch.Tensor, chunk: int = 4096) ->
     return total / x.shape[1]
 
 
-def start_end(history: pd.DataFrame, columns: dict[str, str], steps: int, by: list[str]) -> pd.DataFrame:
-    """One row per group and seed: each history column at step 0 and at `steps`, as <name>_start and <name>_end."""
+def start_end(history: pd.DataFrame, columns: dict[str, str], steps: int | None, by: list[str]) -> pd.DataFrame:
+    """One row per group and seed: each history column at step 0 and at `steps` (None: each group's last step), as
+    <name>_start and <name>_end."""
     parts = []
-    for step, suffix in ((0, "start"), (steps, "end")):
-        sub = history[history.step == step].set_index(by + ["seed"])[list(columns)]
+    last = history.groupby(by, sort=False).step.transform("max") if steps is None else steps
+    for at, suffix in ((0, "start"), (last, "end")):
+        sub = history[history.step == at].set_index(by + ["seed"])[list(columns)]
         parts.append(sub.rename(columns={c: f"{n}_{suffix}" for c, n in columns.items()}))
     return pd.concat(parts, axis=1).reset_index()
 
@@ -260,7 +265,8 @@ def init_regime_study(
     per_seed, curves = [], []
     for spectrum, tb in testbeds.items():
         S = tb.x_train.shape[0]
-        _, z_train, z_eval = pca_latents(tb)
+        enc, z_train, z_eval = pca_latents(tb)
+        z_val = None if tb.x_val is None else tb.x_val @ enc.transpose(1, 2)  # the converging regimes' stop rule reads it
         for K in K_list:
             check_int("K", K, 1, z_train.shape[1])
             km_books, km_err = init.kmeans_restarts(z_train.cpu(), K, restarts, kmeans_iters, seed + 2)
@@ -268,7 +274,11 @@ def init_regime_study(
             best_dist = nearest_error(z_eval, best).cpu().numpy()
             books = torch.cat([km_books[0].to(z_train.device) if name == "kmeans" else init.codebook(name, z_train, K, seed=seed + 2)
                                for name in inits])
-            hist = codebook_training.train_codebooks(z_train, z_eval, books, regimes, steps, batch_size, seed + 3, eval_every, n_curve)
+            plain = [r for r in regimes if not rescale(r).converge]  # trained together; each converging regime alone
+            runs = [codebook_training.train_codebooks(z_train, z_eval, books, plain, steps, batch_size, seed + 3, eval_every, n_curve)] if plain else []
+            runs += [codebook_training.train_codebooks(z_train, z_eval, books, [r], rescale(r, steps).steps, batch_size, seed + 3, eval_every,
+                                                       n_curve, z_val, steps) for r in regimes if r not in plain]
+            hist = pd.concat(runs, ignore_index=True)
             hist.insert(2, "init", [inits[b // S] for b in hist.book])
             hist.insert(3, "seed", hist.pop("book") % S)
             hist.insert(0, "K", K)
@@ -276,7 +286,10 @@ def init_regime_study(
             full = hist[~hist.curve] if hist.curve.any() else hist
             curve = hist[hist.curve] if hist.curve.any() else hist
             cols = {"latent_distortion": "dist", "dead_codes": "dead", "dead_per_batch": "batch"}
-            frame = start_end(full, cols, steps, ["spectrum", "K", "regime", "init"])
+            frame = start_end(full, cols, None, ["spectrum", "K", "regime", "init"])
+            if "met_rule" in full.columns:  # converging regimes: each codebook's stop step and whether its rule met
+                ends = full.loc[full.groupby(["regime", "init", "seed"]).step.idxmax(), ["regime", "init", "seed", "stop_step", "met_rule"]]
+                frame = frame.merge(ends, on=["regime", "init", "seed"], how="left")
             frame["bound"] = latent_bound(tb, K)
             km = frame[frame.init == "kmeans"].set_index(["regime", "seed"]).dist_start
             frame["lloyd"] = km.loc[list(zip(frame.regime, frame.seed))].to_numpy()

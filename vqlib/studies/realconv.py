@@ -19,7 +19,7 @@ from vqlib import images, realconv, regimes
 PARAMS = ("conv_seeds", "seed", "conv_K_list", "conv_methods", "conv_regimes", "conv_batch", "conv_hidden", "conv_m", "conv_split",
           "conv_cap", "conv_converged_K", "conv_converged_methods")
 #: Code counts move with argmin near-ties.
-SPREAD = ("dead_codes", "usage", "entropy_bits", "bpp_entropy", "steps_run", "met")
+SPREAD = ("dead_codes", "usage", "entropy_bits", "bpp_entropy", "stop_step", "met_rule")
 UNVERIFIED = ("seconds_per_step", "cpu_seconds_per_step", "cpu_seconds", "wall_seconds")
 
 

@@ -1,6 +1,7 @@
 """The real-data study (book/realdata.md): the nonlinear VQ-VAE (vqlib.realdata) on photo patches and digits.
 
-Tasks: one per training regime (every method, and STE from every codebook start, at K), one per K of the rate
+Tasks: one per training regime (every method, and STE from every codebook start, at K; a converging regime stops each
+slice on its own and adds the columns stop_step and met_rule), one per K of the rate
 curve (the curve's methods in the curve regime, LBG on raw pixels, the Gaussian D(R)), and one for the digits.
 At K, when the curve regime is a regime of the chapter that runs every curve method, the curve task trains
 nothing: the chapter takes those rows from the regime's task (the same runs, as the chapter always did).
@@ -16,13 +17,14 @@ import torch
 
 from vqlib import data, init, metrics, rd, regimes
 from vqlib.checks import check_int
-from vqlib.realdata import reconstruct_blocks, slice_table, train_study
+from vqlib.realdata import reconstruct_blocks, slice_table, train_study, validation_size
 
 PARAMS = ("seeds", "seed", "block", "n_eval", "n_eval_digits", "K", "K_list", "hidden", "m", "activation", "beta", "batch_size",
           "restart_window", "real_methods", "inits", "regime_names", "curve_methods", "curve_regime", "digits_methods", "lbg_iters",
           "lbg_vectors", "init_vectors", "usage_batch")
-#: Columns that move with the last bits: code counts are integers decided by argmin near-ties.
-SPREAD = ("dead_codes", "usage", "usage_batch", "perplexity", "entropy_bits")
+#: Columns that move with the last bits: code counts are integers decided by argmin near-ties; a converging regime's stop
+#: step and whether the rule was met compare a tolerance with a validation error's last bits.
+SPREAD = ("dead_codes", "usage", "usage_batch", "perplexity", "entropy_bits", "stop_step", "met_rule")
 #: Timings: machine-local.
 UNVERIFIED = ("seconds_per_step", "cpu_seconds_per_step", "cpu_seconds", "wall_seconds")
 #: The arguments of vqlib.realdata.train_study that every run shares (chapter parameters of the same names).
@@ -74,7 +76,7 @@ def compute(t: dict, device: torch.device) -> dict[str, pd.DataFrame]:
         final.append(lbg(x, t["K"], t["lbg_iters"], t["seed"], t["usage_batch"], t["lbg_vectors"]).assign(**tags))
     bound = bound_table(x, t["K"]).assign(dataset=t["dataset"])
     sizes = pd.DataFrame([{"dataset": t["dataset"], "pixels": x.pixels, "pool": x.pool.shape[0], "n_train": x.x_train.shape[1],
-                           "n_eval": x.x_eval.shape[1]}])
+                           "n_eval": x.x_eval.shape[1], "n_val": validation_size(x.x_train.shape[1], t["batch_size"])}])
     runs = pd.DataFrame([{**tags, "slices": len(run.slices) if run else 0, "seconds_per_step": run.seconds_per_step if run else np.nan,
                           "cpu_seconds_per_step": run.cpu_seconds_per_step if run else np.nan,
                           "cpu_seconds": time.process_time() - cpu_tic, "wall_seconds": time.perf_counter() - tic}])

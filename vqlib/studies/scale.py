@@ -47,6 +47,4 @@ def compute(t: dict, device: torch.device) -> dict[str, pd.DataFrame]:
     final["excess_sq_error"] = final.sq_error - metrics.noise_floor(t["D"], t["m"], t["sigma"])
     final["dead_pct"] = 100 * final.dead_codes / final.K
     final["first_3_seeds"] = final.seed < 3
-    if run.stop_step is not None:  # a converging regime: per slice, the step it stopped at and whether its rule met before the cap
-        final = final.merge(run.slices[["method", "seed", "stop_step", "met_rule"]], on=["method", "seed"], how="left")
     return {"final": final, "history": run.history.assign(K=K), "times": pd.DataFrame()}

@@ -12,7 +12,7 @@ from vqlib.studies.common import bound, regime_grids, testbed_data
 PARAMS = ("seeds", "seed", "D", "m", "K", "steps", "batch_size", "lr", "beta", "sigma", "lambda_1", "decay", "n_train",
           "n_eval", "eval_every", "methods", "regimes", "restart_window")
 #: Columns that move with the last bits: dead codes are integers decided by argmin near-ties.
-SPREAD = ("dead_codes",)
+SPREAD = ("dead_codes", "stop_step", "met_rule")
 
 
 def leakage_pct(run: grid.GridRun, tb: data.LinearGaussian) -> np.ndarray:

@@ -54,11 +54,9 @@ def compute(t: dict, device: torch.device) -> dict[str, pd.DataFrame]:
            "steps_run": pd.DataFrame({"regime": [r], "steps": [run.steps_run],
                                       "met_share": [float(run.met_rule.double().mean()) if run.met_rule is not None else float("nan")]})}
     if run.stop_step is not None:
-        stops = run.slices[["method", "seed", "stop_step", "met_rule"]]
-        out["final"] = final.merge(stops, on=["method", "seed"], how="left")
-        lloyd = out["final"].method == "pca_lloyd"  # trains nothing: stop step 0, nothing left to converge
-        out["final"]["stop_step"] = out["final"].stop_step.where(~lloyd, 0).astype("int64")
-        out["final"]["met_rule"] = out["final"].met_rule.where(~lloyd, True).astype(bool)
+        lloyd = final.method == "pca_lloyd"  # trains nothing: stop step 0, nothing left to converge
+        final["stop_step"] = final.stop_step.where(~lloyd, 0).astype("int64")
+        final["met_rule"] = final.met_rule.where(~lloyd, True).astype(bool)
         out["to_cap"] = to_cap(tb, t, r)
     return out
 
@@ -74,7 +72,7 @@ def to_cap(tb, t: dict, r: str) -> pd.DataFrame:
     cap = regime_recipe(r, t["steps"], t["lr"]).steps
     floor = metrics.noise_floor(t["D"], t["m"], t["sigma"])
     rows = []
-    for s in run.slices.itertuples():
+    for s in run.final.itertuples():
         at_stop, at_cap = float(h[s.method, s.seed, int(s.stop_step)]), float(h[s.method, s.seed, run.steps_run])
         rows.append({"regime": r, "method": s.method, "seed": s.seed, "stop_step": int(s.stop_step), "met_rule": bool(s.met_rule),
                      "cap": cap, "sq_error_stop": at_stop, "sq_error_cap": at_cap,

@@ -30,6 +30,7 @@ from vqlib.analysis.initialization.regimes import (  # noqa: F401
     regime_values,
     regimes_figure,
     step0_table,
+    stops_table,
     trained_table,
 )
 from vqlib.analysis.initialization.seeds import (  # noqa: F401

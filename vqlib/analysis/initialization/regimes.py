@@ -1,4 +1,4 @@
-"""The initialization chapter: six initializers under four regimes and two spectra (tables, figure, glued values)."""
+"""The initialization chapter: six initializers under the training regimes and two spectra (tables, figure, glued values)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from vqlib import stats
 from vqlib.analysis.initialization.common import _rel
 from vqlib.init import LABELS
 
-# --- six initializers, four regimes, two spectra ------------------------------------------------------------
+# --- six initializers, the regimes, two spectra ------------------------------------------------------------
 
 
 def regime_table(regime_names: list[str], steps: int) -> pd.DataFrame:
@@ -19,7 +19,15 @@ def regime_table(regime_names: list[str], steps: int) -> pd.DataFrame:
         "regime": r.name, "codebook update": "EMA (decay " + f"{r.ema_decay:g})" if r.codebook_update == "ema" else f"{r.optimizer} on the codebook loss",
         "codebook lr": "–" if r.codebook_update == "ema" else f"{r.codebook_lr:g}",
         "momentum": f"{r.momentum:g}" if r.optimizer == "sgd" and r.codebook_update != "ema" else "–",
-        "steps": steps} for r in map(regime_lib.get, regime_names)])
+        "budget": regime_lib.describe_stop(regime_lib.rescale(r.name, steps))} for r in map(regime_lib.get, regime_names)])
+
+
+def stops_table(study: pd.DataFrame, inits: list[str]) -> pd.DataFrame:
+    """Converging regimes: per spectrum, K and initializer, the share of codebooks whose stop rule met before the cap and
+    their stop steps (vqlib.analysis.testbed.stops_table)."""
+    from vqlib.analysis.testbed import stops_table as stops
+
+    return stops(study, inits, by=("spectrum", "K"), labels=LABELS, key="init")
 
 
 def _ci(frame, col):
