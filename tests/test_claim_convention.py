@@ -315,3 +315,18 @@ def test_seeds_to_decide_a_bootstrap_interval_whose_mean_sits_on_the_bound():
     assert st.n_for(0.85) is None
     assert st.n_for(0.70) == 2  # already clear: the smallest n
     assert st.n_for(0.84) in (125, 126)  # 5 · (0.05 / 0.01)² = 125: the half-width on c's side shrinks as 1/√n
+
+
+def test_an_unbounded_interval_end_reads_as_infinity_and_is_drawn_to_the_panel_edge():
+    """A reduction against a reference whose bootstrap mean can be 0 has a lower end at the clamp's scale (−1e303): the
+    text says −∞ and the forest panel keeps the finite values' scale, with an arrow at its edge."""
+    from vqlib import plotting, stats
+
+    assert stats.Interval(-7.24, -5.7e303, -0.397, 10).format() == "-7.24 [-∞, -0.397]" and stats.sig(3e300) == "∞"
+    assert stats.sig(-724.1) == "-724"
+    table = pd.DataFrame({"id": ["a", "a"], "regime": ["r1", "r2"], "verdict": ["does not hold", "holds"], "effect": [-7.24, 0.9],
+                          "low": [-5.7e303, 0.86], "high": [-0.397, 0.95], "margin": [0.85, 0.85], "kind": ["size", "size"]})
+    ax = plotting.forest(table, ["a"], ["r1", "r2"], {"a": "A"}, ncols=1).axes[0]
+    low, high = ax.get_xlim()
+    assert -20 < low < -7.24 and high < 20
+    assert any(line.get_marker() == "<" for line in ax.lines)

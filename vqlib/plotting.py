@@ -7,6 +7,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from vqlib.stats import UNBOUNDED  # noqa: E402
+
 COLORS = {
     "ste": "#1f77b4",
     "ste_manual": "#17becf",
@@ -84,10 +86,17 @@ def forest(table, claims: list[str], regimes: list[str], labels: dict[str, str],
                              gridspec_kw={"height_ratios": heights})
     for ax, cid in zip(axes.flat, claims):
         rows = panels[cid]
+        # An unbounded end (vqlib.stats.UNBOUNDED) is drawn to the panel's edge, beyond every finite value, with an arrow.
+        finite = pd.concat([rows.effect, rows.low, rows.high, rows.margin, -rows.margin]).abs()
+        edge = 1.15 * max(float(finite[finite < UNBOUNDED].max()), 1e-12) if (finite < UNBOUNDED).any() else 1.0
         for i, r in enumerate(rows.itertuples()):
             if r.effect == r.effect:  # not NaN
-                ax.errorbar(r.effect, i, xerr=[[r.effect - r.low], [r.high - r.effect]], fmt="o", ms=2.5, capsize=1.5, lw=0.9,
+                lo, hi = max(r.low, -edge), min(r.high, edge)
+                ax.errorbar(r.effect, i, xerr=[[r.effect - lo], [hi - r.effect]], fmt="o", ms=2.5, capsize=1.5, lw=0.9,
                             color=VERDICT_COLORS.get(r.verdict, "0.6"))
+                for end, x, mark in ((r.low, -edge, "<"), (r.high, edge, ">")):
+                    if abs(end) >= UNBOUNDED:
+                        ax.plot(x, i, mark, ms=3, color=VERDICT_COLORS.get(r.verdict, "0.6"))
         for i in [i for i in range(1, len(rows)) if rows.regime.iloc[i] != rows.regime.iloc[i - 1]]:
             ax.axhline(i - 0.5, color="0.85", lw=0.5)
         ax.axvline(0, color="k", lw=0.6, ls=":")

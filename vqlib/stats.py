@@ -65,9 +65,17 @@ def paired(a, b, level: float = 0.95) -> Paired:
     return Paired(mean_ci(diff, level), mean_ci(rel, level), p)
 
 
+#: Beyond this magnitude a number is no measurement but an unbounded interval's end: a ratio's bound over a bootstrap
+#: resample whose reference mean is 0 (reduction_bca clamps that mean at 1e-300); it reads as ∞.
+UNBOUNDED = 1e250
+
+
 def sig(x: float, digits: int = 3) -> str:
-    """x as text with `digits` significant digits, no exponent for ordinary magnitudes (stable across reruns)."""
+    """x as text with `digits` significant digits, no exponent for ordinary magnitudes (stable across reruns); ±∞ beyond
+    UNBOUNDED."""
     x = float(x)
+    if abs(x) >= UNBOUNDED:
+        return "∞" if x > 0 else "-∞"
     if x == 0 or not np.isfinite(x):
         return f"{x:.{digits - 1}f}" if x == 0 else str(x)
     return f"{x:#.{digits}g}".rstrip(".") if 1e-4 <= abs(x) < 1e6 else f"{x:.{digits - 1}e}"
