@@ -339,10 +339,8 @@ def stops_table(finals: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     """Per converging regime and variant: the share of slices (seeds) the stop rule stopped before the cap and their stop
     steps (vqlib.analysis.testbed.stops_table); a one-line note when no regime converges."""
     rows = stop_rows(finals)
-    if not len(rows):
-        return pd.DataFrame({"note": ["no converging regime run (regime_names has none)"]})
     variants = list(dict.fromkeys(rows.variant))
-    return testbed.stops_table(rows, variants, labels={v: label(v) for v in variants})
+    return testbed.stops_table(rows, variants, labels={v: label(v) for v in variants})  # its note when none converges
 
 
 def stop_values(finals: Mapping[str, pd.DataFrame]) -> dict[str, str]:

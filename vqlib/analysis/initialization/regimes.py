@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from vqlib import stats
+from vqlib.analysis import testbed
 from vqlib.analysis.initialization.common import _rel
 from vqlib.init import LABELS
 
@@ -25,9 +26,7 @@ def regime_table(regime_names: list[str], steps: int) -> pd.DataFrame:
 def stops_table(study: pd.DataFrame, inits: list[str]) -> pd.DataFrame:
     """Converging regimes: per spectrum, K and initializer, the share of codebooks whose stop rule met before the cap and
     their stop steps (vqlib.analysis.testbed.stops_table)."""
-    from vqlib.analysis.testbed import stops_table as stops
-
-    return stops(study, inits, by=("spectrum", "K"), labels=LABELS, key="init")
+    return testbed.stops_table(study, inits, by=("spectrum", "K"), labels=LABELS, key="init")
 
 
 def _ci(frame, col):
