@@ -42,10 +42,10 @@ def test_met_text():
     assert verdicts.met_text({}) == "–"
 
 
-def test_a_chapter_with_two_converging_studies_marks_only_the_claims_of_the_one_below_the_goal():
-    """The real-data chapter's MLP study decides realdata-* claims and its convolutional study realconv-* claims."""
-    table = pd.DataFrame({"id": ["realdata-x", "realconv-x"], "chapter": ["realdata", "realdata"], "regime": ["converged"] * 2,
-                          "claim": ["X", "X"]})
+def test_only_the_claims_of_the_chapter_whose_study_is_below_the_goal_are_marked():
+    """The MLP study decides the real-data chapter's claims and the convolutional study those of its own chapter."""
+    table = pd.DataFrame({"id": ["realdata-x", "realconv-x", "realconv-y"], "chapter": ["realdata", "realconv", "realconv"],
+                          "regime": ["converged", "converged", "seeds-budget"], "claim": ["X", "X", "Y"]})
     assert verdicts.unconverged_cells(table, {"realdata": 0.99, "realconv": 0.6}) == [("realconv-x", "converged")]
     assert verdicts.unconverged_cells(table, {"realdata": 0.5, "realconv": 0.96}) == [("realdata-x", "converged")]
 

@@ -41,7 +41,8 @@ CHAPTERS: dict[str, list[str]] = {
     "multimodal": ["multimodal"],
     "commitment_noise": ["commitment_noise"],
     "convergence": ["convergence", "convergence_cost"],
-    "realdata": ["realdata", "realconv"],
+    "realdata": ["realdata"],
+    "realconv": ["realconv"],
     "cost": ["cost"],
 }
 

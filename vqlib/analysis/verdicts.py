@@ -79,23 +79,22 @@ def readings(table: pd.DataFrame, regime_grid: pd.DataFrame, n_chapters: int) ->
 #: The share of a converged cell's slices that must meet their stop rule (issue 18's goal); below it the cell is marked.
 MET_GOAL = 0.95
 #: The studies that train in the converged regime with a per-slice stop rule (their tables carry `met_rule`):
-#: {study: (chapter, prefix of the ids of the claims its runs decide)}. The real-data chapter has two: the MLP study
-#: decides the realdata-* claims and the convolutional one the realconv-* claims.
-CONVERGED_STUDIES = {"testbed": ("testbed", ""), "convergence": ("convergence", ""), "scale": ("scale", ""),
-                     "subspace": ("subspace", ""), "multimodal": ("multimodal", ""), "commitment_noise": ("commitment_noise", ""),
-                     "initialization": ("initialization", ""), "realdata": ("realdata", "realdata-"), "realconv": ("realdata", "realconv-")}
+#: {study: the chapter whose claims its runs decide}.
+CONVERGED_STUDIES = {"testbed": "testbed", "convergence": "convergence", "scale": "scale", "subspace": "subspace",
+                     "multimodal": "multimodal", "commitment_noise": "commitment_noise", "initialization": "initialization",
+                     "realdata": "realdata", "realconv": "realconv"}
 #: The table of a study's stored results that carries met_rule, where it is not "final".
 MET_TABLES = {"commitment_noise": ("beta_final", "sigma_final"), "initialization": ("codebook",)}
 
 
-def met_shares(studies: dict[str, tuple[str, str]] = CONVERGED_STUDIES) -> dict[str, float]:
+def met_shares(studies: dict[str, str] = CONVERGED_STUDIES) -> dict[str, float]:
     """Per study, the share of its converging regimes' slices whose stop rule met before the cap, read from the stored
     results at its chapter's default parameters (studies whose chapter runs no converging regime are left out)."""
     from vqlib import results
     from vqlib.runner.chapters import ROOT, chapter_defaults, read_chapter
 
     out = {}
-    for study, (ch, _) in studies.items():
+    for study, ch in studies.items():
         res = results.load(study, chapter_defaults(read_chapter(ROOT / "book" / f"{ch}.md")))
         met = [res[t].met_rule.dropna() for t in MET_TABLES.get(study, ("final",)) if "met_rule" in res[t].columns]
         if sum(map(len, met)):  # a fixed budget's rows have none
@@ -104,13 +103,12 @@ def met_shares(studies: dict[str, tuple[str, str]] = CONVERGED_STUDIES) -> dict[
 
 
 def unconverged_cells(table: pd.DataFrame, shares: dict[str, float], goal: float = MET_GOAL,
-                      studies: dict[str, tuple[str, str]] = CONVERGED_STUDIES) -> list[tuple[str, str]]:
+                      studies: dict[str, str] = CONVERGED_STUDIES) -> list[tuple[str, str]]:
     """(claim, regime) cells judged in a converging regime by a study whose share of slices that met the stop rule is
     below `goal`."""
     judged = table[[r in REGIMES and REGIMES[r].converge for r in table.regime]]
-    low = [studies[s] for s, v in shares.items() if v < goal]
-    return sorted({(c, r) for c, ch, r in zip(judged.id, judged.chapter, judged.regime, strict=True)
-                   if any(ch == chapter and c.startswith(prefix) for chapter, prefix in low)})
+    low = {studies[s] for s, v in shares.items() if v < goal}
+    return sorted({(c, r) for c, ch, r in zip(judged.id, judged.chapter, judged.regime, strict=True) if ch in low})
 
 
 def met_text(shares: dict[str, float]) -> str:
