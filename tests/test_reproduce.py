@@ -121,6 +121,14 @@ def test_without_the_variable_the_chapter_is_its_own_reference(tmp_path, monkeyp
     assert head.endswith("all reproduced")
 
 
+def test_a_rerun_at_other_parameters_is_not_called_reproduced(tmp_path, monkeypatch):
+    """ENV = RERUN: nothing is compared, and the line says so (a re-run used to report "all reproduced" of itself)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(reproduce.ENV, reproduce.RERUN)
+    out = reproduce.check("ch", {"a": "'0.5 [0.4, 0.6]'"})
+    assert "not compared with the committed notebook" in out and "reproduced" not in out
+
+
 def test_report_records_what_the_chapter_shows(monkeypatch):
     """report.table and glued values land in report.SHOWN with the text the notebook will hold."""
     import pandas as pd

@@ -3,10 +3,11 @@
 import hashlib
 from pathlib import Path
 
+import nbformat
 import pytest
 import yaml
 
-from vqlib import chapter_regimes, run
+from vqlib import chapter_regimes, reproduce, run
 from vqlib.runner import chapters
 
 ROOT = Path(run.__file__).resolve().parent.parent
@@ -33,6 +34,8 @@ def test_rerun_writes_a_new_folder_and_leaves_book_alone(tmp_path, capsys):
     assert table[0].startswith("regime,method,") and len(table) == 1 + n_regimes * 5  # header + regimes × (4 estimators + PCA/Lloyd)
     assert (folder / "tables" / "fig-testbed-curves.png").is_file()
     assert _digest(ROOT / "book") == before
+    # its closing check says it was not compared (other parameters than the committed notebook's), never "all reproduced"
+    assert "a re-run with parameters of its own, not compared" in (folder / "testbed.ipynb").read_text()
     # the same parameters again: nothing is re-executed or overwritten
     stamp = _digest(folder)
     assert run.main([str(CHAPTER), *SMALL, "--runs-dir", str(tmp_path)]) == 0
@@ -73,3 +76,18 @@ def test_folder_holding_a_different_run_is_refused(tmp_path, capsys):
     assert run.main([str(CHAPTER), "--runs-dir", str(tmp_path)]) == 2
     assert "already holds a different run" in capsys.readouterr().err
     assert (folder / "params.yaml").read_text() == "K: 3\n"
+
+
+def test_a_rerun_at_the_defaults_is_compared_with_the_committed_notebook_and_others_are_not(tmp_path, monkeypatch):
+    """A re-run's closing check compares with book/<chapter>.ipynb only when its parameters are the chapter's defaults."""
+    seen = []
+
+    def fake_execute(nb, out_path, parameters, tables_dir, cwd, store=None, reference=None):
+        seen.append(reference)
+        nbformat.write(nb, out_path)
+
+    monkeypatch.setattr(chapters, "execute", fake_execute)
+    monkeypatch.setattr(chapters, "render_html", lambda nb, html: Path(html).write_text("html"))
+    chapters.rerun(CHAPTER, {}, tmp_path)
+    chapters.rerun(CHAPTER, {"seeds": 3}, tmp_path)
+    assert seen == ["1", reproduce.RERUN]

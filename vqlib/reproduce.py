@@ -38,6 +38,8 @@ CI_FRACTION = 2.0
 RTOL = 0.01
 #: The variable that turns the comparison on (set by `make nbval`); unset, the chapter is the reference itself.
 ENV = "VQLIB_REPRODUCE_CHECK"
+#: ENV's value in a re-run at other parameters: its numbers have no committed counterpart.
+RERUN = "rerun"
 
 _NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 #: 'mean [low, high]', also with a unit between ('+17.7 % [+8.4, +27.0]'), or a plain number.
@@ -138,9 +140,13 @@ def compare_records(committed: dict[str, str], fresh: dict[str, str]) -> list[st
 def check(chapter: str, fresh: dict[str, str], unchecked: set[str] | frozenset = frozenset()) -> str:
     """The chapter's closing check: compare what it showed with `<chapter>.ipynb` when ENV is set; the report.
 
-    Without ENV (a canonical execution, which writes that notebook) the chapter is its own reference.
+    Without ENV (a canonical execution, which writes that notebook) the chapter is its own reference; ENV = RERUN
+    (a re-run at other parameters than the chapter's defaults) compares nothing and says so.
     The report's first line is the same whenever everything reproduces, so nbval can compare it.
     """
+    if os.environ.get(ENV) == RERUN:
+        return (f"{chapter}: a re-run with parameters of its own, not compared with the committed notebook "
+                f"(python -m vqlib.reproduce book/{chapter}.ipynb <this notebook> compares two executions)")
     reference = Path(f"{chapter}.ipynb")
     committed = shown_records(reference) if os.environ.get(ENV) == "1" and reference.is_file() else dict(fresh)
     committed = {k: v for k, v in committed.items() if k not in unchecked}  # timings: shown, never compared

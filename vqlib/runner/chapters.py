@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from vqlib import params as params_mod
+from vqlib import reproduce
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 VQLIB_DIR = ROOT / "vqlib"
@@ -193,7 +194,8 @@ def show_progress() -> bool:
     return flag == "1" if flag in ("0", "1") else sys.stderr.isatty()
 
 
-def execute(nb, out_path: Path, parameters: dict[str, Any] | None, tables_dir: Path | None, cwd: Path, store: Path | None = None) -> None:
+def execute(nb, out_path: Path, parameters: dict[str, Any] | None, tables_dir: Path | None, cwd: Path, store: Path | None = None,
+            reference: str | None = None) -> None:
     """Execute a notebook object with papermill into out_path (kernel: this Python).
 
     The command line shows papermill's cell-by-cell tqdm bar (see show_progress); the kernel always
@@ -202,9 +204,11 @@ def execute(nb, out_path: Path, parameters: dict[str, Any] | None, tables_dir: P
     import papermill
     from traitlets.config import Config
 
-    # VQLIB_REPRODUCE_CHECK is nbval's (vqlib.reproduce): an execution that writes a notebook is its own reference.
-    # `store`: a re-run's own results store (vqlib.results): tasks results/ lacks are computed there, never in results/.
-    env = {"VQLIB_TABLES_DIR": str(tables_dir) if tables_dir is not None else None, "VQLIB_PROGRESS": "0", "VQLIB_REPRODUCE_CHECK": None,
+    # VQLIB_REPRODUCE_CHECK (vqlib.reproduce): unset, an execution that writes the committed notebook is its own reference;
+    # `reference` "1" compares a re-run at the chapter's defaults with the committed notebook, "rerun" says a re-run at
+    # other parameters has nothing to compare with. `store`: a re-run's own results store (vqlib.results): tasks
+    # results/ lacks are computed there, never in results/.
+    env = {"VQLIB_TABLES_DIR": str(tables_dir) if tables_dir is not None else None, "VQLIB_PROGRESS": "0", "VQLIB_REPRODUCE_CHECK": reference,
            "VQLIB_RESULTS": str(store.resolve()) if store is not None else None, "VQLIB_RESULTS_READONLY": None}
     before = {k: os.environ.get(k) for k in env}
     progress = show_progress()
@@ -301,7 +305,8 @@ def rerun(chapter: Path, overrides: dict[str, Any], runs_dir: Path) -> Path:
         (tmp / "params.yaml").write_text(yaml.safe_dump(full, sort_keys=True))
         checked = {k: full[k] for k in overrides}  # normalised: 5e3 for an integer parameter arrives as 5000
         # Re-runs share one run-local store (runs/results/), so a sweep's points and later re-runs reuse its tasks.
-        execute(nb, tmp / f"{chapter.stem}.ipynb", checked, tmp / "tables", chapter.resolve().parent, runs_dir / "results")
+        reference = "1" if full == chapter_defaults(nb) else reproduce.RERUN  # at the defaults: compared with book/
+        execute(nb, tmp / f"{chapter.stem}.ipynb", checked, tmp / "tables", chapter.resolve().parent, runs_dir / "results", reference)
         render_html(tmp / f"{chapter.stem}.ipynb", tmp / f"{chapter.stem}.html")
         tmp.rename(final)
     finally:
