@@ -193,15 +193,27 @@ def mixed(names: list[str], seed: int = 0) -> Estimator:
     fns = {n: get_estimator(n, seed) for n in dict.fromkeys(names)}
     groups = {n: torch.tensor([i for i, m in enumerate(names) if m == n]) for n in fns}
     inverse = torch.argsort(torch.cat(list(groups.values())))
+    # Runs of consecutive slices with one estimator (the grids' method-major order): views and one cat, no gathers;
+    # only when each random estimator is one run, so its noise stream is drawn as by the gather below.
+    runs = _runs(list(names))
+    contiguous = all(sum(r[0] == n for r in runs) == 1 for n in fns if n in _SEEDED)
 
     def apply(z: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
         _check_slices(z, q, len(names))
         if len(fns) == 1:
             return fns[names[0]](z, q)
+        if contiguous:
+            return torch.cat([fns[n](z[a:b], q[a:b]) for n, a, b in runs])
         parts = [fns[n](z[idx.to(z.device)], q[idx.to(z.device)]) for n, idx in groups.items()]
         return torch.cat(parts)[inverse.to(z.device)]
 
     return apply
+
+
+def _runs(names: list[str]) -> list[tuple[str, int, int]]:
+    """(name, first, end) of each run of equal consecutive names."""
+    ends = [i + 1 for i in range(len(names)) if i + 1 == len(names) or names[i + 1] != names[i]]
+    return [(names[e - 1], b, e) for b, e in zip([0, *ends[:-1]], ends)]
 
 
 def _check_slices(z: torch.Tensor, q: torch.Tensor, n: int) -> None:
