@@ -110,6 +110,7 @@ class StudyRun:
     regime: str = ""
     cpu_seconds_per_step: float = 0.0  # CPU time of this process per step (one thread: the one-core cost, load-independent)
     n_val: int = 0  # training vectors per seed withheld as the stop rule's validation set (in every regime)
+    slice_steps: int = 0  # slice-steps computed (stopped slices drop out of the steps after their stop)
 
 
 def simvq_basis(n_seeds: int, K: int, m: int, seed: int) -> torch.Tensor:
@@ -190,6 +191,7 @@ def train_study(
     usage_batch: int = 256,
     init_vectors: int = 4096,
     n_val: int | None = None,
+    compact: bool = True,
 ) -> StudyRun:
     """Train every slice of :func:`slice_table` under `regime` as one batched MLPVQ; evaluate at the start and end.
 
@@ -202,7 +204,8 @@ def train_study(
     training vectors of each seed (a random subset: the split is random). In every regime the last `n_val` training vectors
     of each seed (:func:`validation_size`) are withheld from training; a converging regime (regime.converge) stops each
     slice on its own by vqlib.regimes.stop_rule on its relative reconstruction MSE there (images have no known noise
-    floor), and its final table gains stop_step (the step it stopped at, or the cap) and met_rule (stopped before the cap).
+    floor), and its final table gains stop_step (the step it stopped at, or the cap) and met_rule (stopped before the cap);
+    the steps after a slice stops compute only the others (vqlib.trainer.fit; compact=False computes every slice, same values).
     """
     check_int("K", K, 1)
     check_int("hidden", hidden, 1)
@@ -230,7 +233,7 @@ def train_study(
     basis = simvq_basis(S, K, m, stream(seed, "simvq"))[seed_of]
     model = MLPVQ({k: v[seed_of] for k, v in start.items()}, codebook, [s["estimator"] for s in spec], simvq_mask,
                   activation, estimator_seed=stream(seed, "estimator"), basis=basis)
-    task = VQObjective(model, beta)
+    task = VQObjective(model, beta, compactable=True)
     opt = regimes.optimizer(regime, *task.param_groups(codebook=grad_codebook))
     ema_rows = torch.nonzero(ema_mask).view(-1)  # EMA statistics are kept for these slices only
     emas = [EMACodebook(task, ema_rows, regimes.ema_decay(regime), mask_grad=grad_codebook)] if len(ema_rows) else []
@@ -243,11 +246,12 @@ def train_study(
     initial = _frame(slices, evaluate(model, x_eval, usage_batch), 0)
     run = fit(task, lambda step: take_rows(x_pool, batches(step))[seed_of], regime.steps, opt, emas, restart,
               evaluate=(lambda step: validation_mse(model, x_check)) if stop is not None else None, record=False, stop=stop,
-              desc="realdata")
+              desc="realdata", compact=compact)
     final = _frame(slices, evaluate(model, x_eval, usage_batch), run.steps_run)
     if stop is not None:  # fit restored the stopped slices after the last step: the table is at each slice's stop step
         final = final.assign(stop_step=stop.stop_step.numpy(), met_rule=stop.met.numpy())
-    return StudyRun(slices, initial, final, model, run.seconds_per_step, dropped, regime.name, run.cpu_seconds_per_step, n_val)
+    return StudyRun(slices, initial, final, model, run.seconds_per_step, dropped, regime.name, run.cpu_seconds_per_step, n_val,
+                    run.slice_steps)
 
 
 @torch.no_grad()
