@@ -45,6 +45,7 @@ class GridRun:
     steps_run: int = 0  # optimizer steps taken (below the budget where a converge rule stopped early)
     stop_step: torch.Tensor | None = None  # per slice: the step it stopped at (with a stop rule), else None
     met_rule: torch.Tensor | None = None  # per slice: whether the stop rule stopped it before the cap
+    slice_steps: int = 0  # slice-steps computed (stopped slices drop out of the steps after their stop)
 
     @property
     def final(self) -> pd.DataFrame:
@@ -75,25 +76,42 @@ class RowLayout:
 
     x (B, D) times the side-by-side maps of the row's n slices, (D, n·k), is one wide matmul instead of n
     thin ones (k = m or 2m): on a CPU it is several times faster, and the batch is gathered once per row.
+    Rows may hold different numbers of slices (a trainer's still-active ones): each row's maps are then padded
+    with zero maps to the largest count n.
     """
 
     def __init__(self, data: torch.Tensor, seeds: torch.Tensor) -> None:
         order = torch.argsort(data, stable=True)
         rows, counts = torch.unique_consecutive(data[order], return_counts=True)
-        if not torch.all(counts == counts[0]):
-            raise ValueError(f"every data row needs the same number of slices, got counts {counts.tolist()}")
-        row_seeds = seeds[order].view(len(rows), -1)
-        if not torch.all(row_seeds == row_seeds[:, :1]):
-            raise ValueError("all slices of a data row must share its seed (its minibatch stream)")
         self.order, self.inverse = order, torch.argsort(order)
-        self.rows, self.n = rows, int(counts[0])
-        self.row_seed = row_seeds[:, 0]
+        self.rows, self.n = rows, int(counts.max())
         self.row_of_slice = torch.searchsorted(rows, data)  # position in `rows` of each slice's data row
+        self.row_seed = seeds[order][torch.cumsum(counts, 0) - counts]
+        if not torch.all(seeds == self.row_seed[self.row_of_slice]):
+            raise ValueError("all slices of a data row must share its seed (its minibatch stream)")
+        self.data, self.seeds = data, seeds
+        # Unequal rows: the padded (R, n) grid of slices in data order, L (a zero map) where a row has fewer.
+        rank = torch.arange(len(data)) - (torch.cumsum(counts, 0) - counts).repeat_interleave(counts)
+        self.slot = self.row_of_slice[order] * self.n + rank  # each sorted slice's place in the grid
+        self.padded = None if torch.all(counts == self.n) else torch.full((len(rows) * self.n,), len(data)).index_copy_(0, self.slot, order)
+        self.last: tuple[torch.Tensor, RowLayout, torch.Tensor] | None = None
+
+    def subset(self, rows: torch.Tensor) -> tuple["RowLayout", torch.Tensor]:
+        """The layout of the slices `rows` (sorted) and the positions in self.rows of its data rows (kept for the last call)."""
+        if self.last is None or not torch.equal(self.last[0], rows):
+            sub = RowLayout(self.data[rows], self.seeds[rows])
+            self.last = (rows.clone(), sub, torch.searchsorted(self.rows, sub.rows))
+        return self.last[1], self.last[2]
 
     def project(self, x: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
         """x (R, N, D) per row, maps (L, D, k) per slice -> x_row(l) @ maps[l], shape (L, N, k)."""
         L, D, k = maps.shape
         R, N = x.shape[:2]
+        if self.padded is not None:
+            grid = torch.cat([maps, maps.new_zeros(1, D, k)])[self.padded.to(maps.device)]
+            side = grid.view(R, self.n, D, k).permute(0, 2, 1, 3).reshape(R, D, self.n * k)
+            y = torch.bmm(x, side).view(R, N, self.n, k).permute(0, 2, 1, 3).reshape(R * self.n, N, k)
+            return y[self.slot[self.inverse].to(x.device)]
         side = maps[self.order].view(R, self.n, D, k).permute(0, 2, 1, 3).reshape(R, D, self.n * k)
         y = torch.bmm(x, side).view(R, N, self.n, k).permute(0, 2, 1, 3).reshape(L, N, k)
         return y[self.inverse]
@@ -133,21 +151,29 @@ def set_form(model: LinearVQ, form: str) -> None:
 
 
 def grid_losses(
-    model: LinearVQ, layout: RowLayout, x_rows: torch.Tensor, beta: torch.Tensor, codebook_term: bool = True
+    model: LinearVQ, layout: RowLayout, x_rows: torch.Tensor, beta: torch.Tensor, codebook_term: bool = True,
+    rows: torch.Tensor | None = None,
 ) -> tuple[dict, dict]:
     """LinearVQ.losses for every slice, computed row-wise (same values and gradients up to rounding).
 
     x_rows (R, B, D): each row's minibatch. Returns (losses per slice (L,), forward outputs z, q, idx).
     codebook_term=False leaves the codebook loss out of the total (EMA codebooks: the codebook is no gradient parameter).
+    rows: only these slices (sorted; a trainer's still-active ones), their parameters gathered inside the graph.
     """
     m = model.codebook.shape[-1]
-    maps = torch.cat([model.encoder.transpose(-1, -2), model.decoder], -1)  # (L, D, 2m)
+    enc, dec, cb = model.encoder, model.decoder, codebook_of(model)
+    if rows is not None:
+        layout, pick = layout.subset(rows)
+        x_rows, enc, dec, cb, beta = (t.index_select(0, i.to(t.device)) for t, i in
+                                      ((x_rows, pick), (enc, rows), (dec, rows), (cb, rows), (beta, rows)))
+    maps = torch.cat([enc.transpose(-1, -2), dec], -1)  # (L, D, 2m)
     y = layout.project(x_rows, maps)
     z, wx = y[..., :m], y[..., m:]
     z = latent_of(model, z)
-    q, idx = quantize(z, codebook_of(model))
+    q, idx = quantize(z, cb)
     x_sq = (x_rows * x_rows).sum(-1)[layout.row_of_slice]
-    recon = recon_error(x_sq, wx, model.estimator(z, q), model.decoder).mean(-1)
+    q_tilde = model.estimator(z, q) if rows is None else model.estimator(z, q, rows)
+    recon = recon_error(x_sq, wx, q_tilde, dec).mean(-1)
     cb = codebook_loss(z, q)
     commit = commitment_loss(z, q, beta)
     total = recon + cb + commit if codebook_term else recon + commit
@@ -176,6 +202,7 @@ def train_grid(
     x_val: torch.Tensor | None = None,
     floor: float | torch.Tensor = 0.0,
     observe: bool = False,
+    compact: bool = True,
 ) -> GridRun:
     """Train every slice (row of `slices`) on the loss of eq. testbed-loss, as one batched model.
 
@@ -191,8 +218,7 @@ def train_grid(
 
     x_train (G, N, D) and x_eval (G, N_eval, D) hold G data rows; slice l trains on row slices.data[l]
     with β = slices.beta[l] and its method, from encoder[l] (m, D), codebook[l] (K, m) and decoder[l]
-    (D, m) (default: encoder[l]ᵀ). Slices of one data row must share a seed and every row must have as
-    many slices (a full grid). Evaluation (hard q) at step 0, every `eval_every` steps and at the end;
+    (D, m) (default: encoder[l]ᵀ). Slices of one data row must share a seed. Evaluation (hard q) at step 0, every `eval_every` steps and at the end;
     A (G, D, m) adds subspace metrics, labels_eval (G, N_eval) cluster purity. evaluation=False skips
     every evaluation (an empty history: for timing runs).
 
@@ -200,7 +226,8 @@ def train_grid(
     slice stops on its own validation excess error E‖x − x̂‖² − `floor` (one for all rows, or one per data row (G,);
     vqlib.regimes.stop_rule; the history
     then has a `val_excess` column) and is frozen from then on; the run ends when every slice has stopped or at
-    the cap (observe=True: stop steps recorded, every slice trained on to the cap). The regime's codebook form
+    the cap (observe=True: stop steps recorded, every slice trained on to the cap); once slices stop, the steps after
+    compute only the others (vqlib.trainer.fit; compact=False computes every slice, same values). The regime's codebook form
     (affine, cosine: :func:`set_form`) applies to the gradient codebook only.
     """
     check_int("steps", steps, 1)
@@ -234,11 +261,11 @@ def train_grid(
     if recipe.converge and x_val is None:
         raise ValueError(f"the {recipe.name!r} regime stops on a validation set: pass x_val")
 
-    def losses(x_rows: torch.Tensor) -> tuple[torch.Tensor, dict]:
-        parts, out = grid_losses(model, layout, x_rows, beta, codebook_term=not use_ema)
+    def losses(x_rows: torch.Tensor, rows: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
+        parts, out = grid_losses(model, layout, x_rows, beta, codebook_term=not use_ema, rows=rows)
         return parts["total"], out
 
-    task = VQObjective(model, beta, losses)
+    task = VQObjective(model, beta, losses, compactable=True)
     opt = regimes_mod.optimizer(recipe, *task.param_groups(codebook=not use_ema))
     if use_ema:
         model.codebook.requires_grad_(False)
@@ -262,11 +289,12 @@ def train_grid(
         eval_every=eval_every, record=evaluation,
         stop=stop,
         desc="grid",
+        compact=compact,
     )
     restarts = restart.restarts if restart is not None else torch.zeros(L, dtype=torch.long)
     history = pd.concat(run.history if evaluation else [slices.iloc[:0].assign(step=0), *run.history], ignore_index=True)
     return GridRun(slices, history, model, restarts, run.seconds_per_step, layout, run.steps_run,
-                   *((stop.stop_step, stop.met) if stop is not None else (None, None)))
+                   *((stop.stop_step, stop.met) if stop is not None else (None, None)), run.slice_steps)
 
 
 @torch.no_grad()

@@ -126,6 +126,7 @@ def estimator_grid(
     regime: regimes.Regime | None = None,
     min_steps: int = 0,
     observe: bool = False,
+    compact: bool = True,
 ) -> grid.GridRun:
     """Every (data set, start, β, method, seed) trained as one batched model from paired starts.
 
@@ -172,7 +173,7 @@ def estimator_grid(
     run = grid.train_grid(
         stack("x_train"), stack("x_eval"), slices_idx, pick(0), pick(1), steps, batch_size, lr, seed,
         eval_every, restart_window, decoder=torch.stack([enc[s].T for s in slices.seed]), A=stack("A"), labels_eval=labels,
-        evaluation=evaluation, regime=regime, min_steps=min_steps, x_val=x_val, floor=floors, observe=observe,
+        evaluation=evaluation, regime=regime, min_steps=min_steps, x_val=x_val, floor=floors, observe=observe, compact=compact,
     )
     run.slices = slices
     run.history["data"] = run.history["data"] // S
