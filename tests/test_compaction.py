@@ -46,7 +46,7 @@ def _slice_steps_are_the_stop_steps(on, off, final: pd.DataFrame, steps_run: int
 
 
 @pytest.mark.parametrize("name, methods", [("converged", ["ste", "projection", "rotation_trick", "restart", "nsvq"]),
-                                           ("ema", ["ste", "nsvq"])])
+                                           ("ema", ["ste", "nsvq"]), ("converged-affine", ["ste", "rotation_trick"])])
 def test_compacted_grid_equals_the_full_grid_per_slice(small_tb, quick_rule, name, methods):
     recipe = common.regime_recipe(name, 50, 1e-2)
     if name == "ema":  # the EMA codebook under the stop rule (no named regime has both)
@@ -55,7 +55,8 @@ def test_compacted_grid_equals_the_full_grid_per_slice(small_tb, quick_rule, nam
                                      regime=recipe, min_steps=50, compact=c) for c in (True, False)}
     on, off = runs[True], runs[False]
     assert on.steps_run == off.steps_run and len(on.history) == len(off.history)
-    _same_per_slice(on.final, off.final, ["sq_error", "objective", "latent_distortion", "dead_codes", "val_excess"], 1e-5)
+    _same_per_slice(on.final, off.final, ["sq_error", "objective", "latent_distortion", "dead_codes", "val_excess"],
+                    1e-5 if name == "ema" else 0.0)  # exact but for the EMA's float64 sums over a subset
     assert torch.equal(on.restarts, off.restarts)
     _slice_steps_are_the_stop_steps(on, off, on.final, on.steps_run)
 
@@ -75,7 +76,7 @@ def test_row_layout_pads_rows_with_fewer_slices():
     g = torch.Generator().manual_seed(0)
     data_rows = torch.tensor([2, 0, 2, 2, 0, 5])
     layout = grid.RowLayout(data_rows, data_rows)
-    assert layout.padded is not None and layout.rows.tolist() == [0, 2, 5] and layout.n == 3
+    assert len(layout.groups) == 3 and layout.rows.tolist() == [0, 2, 5] and layout.n == 3
     x = torch.randn(3, 7, 5, generator=g)
     maps = torch.randn(6, 5, 2, generator=g, requires_grad=True)
     y = layout.project(x, maps)
@@ -97,13 +98,17 @@ def test_grid_losses_on_rows_are_the_full_losses_of_those_rows():
     x = torch.randn(2, 16, D, generator=g)
     beta = torch.full((L,), 0.25)
     rows = torch.tensor([1, 2, 4])
-    full = grid.grid_losses(LinearVQ(enc, cb, dec, names, estimator_seed=3), layout, x, beta)
-    model = LinearVQ(enc, cb, dec, names, estimator_seed=3)
-    part = grid.grid_losses(model, layout, x, beta, rows=rows)
-    torch.testing.assert_close(part[0]["total"], full[0]["total"][rows])
-    assert torch.equal(part[1]["idx"], full[1]["idx"][rows])
-    part[0]["total"].sum().backward()
-    assert not model.encoder.grad[[0, 3, 5]].any() and model.encoder.grad[rows].abs().sum(-1).all()
+    grads = []
+    for subset in (None, rows):  # bit for bit: a narrow matmul would round otherwise (grid.MIN_WIDTH)
+        model = LinearVQ(enc, cb, dec, names, estimator_seed=3)
+        parts, out = grid.grid_losses(model, layout, x, beta, rows=subset)
+        parts["total"].sum().backward()
+        grads.append(model.encoder.grad)
+        if subset is None:
+            full = (parts["total"].detach(), out["z"].detach(), out["idx"])
+    assert torch.equal(parts["total"].detach(), full[0][rows]) and torch.equal(out["z"].detach(), full[1][rows])
+    assert torch.equal(out["idx"], full[2][rows]) and torch.equal(grads[1][rows], grads[0][rows])
+    assert not grads[1][[0, 3, 5]].any()
 
 
 def test_mlp_forward_on_rows_and_seeded_estimators_repeat_the_full_pass():

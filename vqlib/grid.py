@@ -71,35 +71,42 @@ def check_slices(slices: pd.DataFrame, n_data: int) -> pd.DataFrame:
     return slices.reset_index(drop=True)
 
 
+#: Columns below which a CPU GEMM takes another kernel (other rounding): a group of a subset layout is padded to this many.
+MIN_WIDTH = 12
+
+
 class RowLayout:
     """Slices grouped by data row: all slices of one row see the same minibatch, so one matmul serves them.
 
     x (B, D) times the side-by-side maps of the row's n slices, (D, n·k), is one wide matmul instead of n
     thin ones (k = m or 2m): on a CPU it is several times faster, and the batch is gathered once per row.
-    Rows may hold different numbers of slices (a trainer's still-active ones): each row's maps are then padded
-    with zero maps to the largest count n.
+    Rows may hold different numbers of slices (a trainer's still-active ones): rows of equal count share one
+    batched matmul. `width`: the count of the layout this one is a subset of; a group narrower than MIN_WIDTH
+    columns is padded with zero maps up to it, so every slice's projection rounds as in that layout.
     """
 
-    def __init__(self, data: torch.Tensor, seeds: torch.Tensor) -> None:
+    def __init__(self, data: torch.Tensor, seeds: torch.Tensor, width: int | None = None) -> None:
         order = torch.argsort(data, stable=True)
         rows, counts = torch.unique_consecutive(data[order], return_counts=True)
         self.order, self.inverse = order, torch.argsort(order)
         self.rows, self.n = rows, int(counts.max())
+        self.width = self.n if width is None else width
         self.row_of_slice = torch.searchsorted(rows, data)  # position in `rows` of each slice's data row
-        self.row_seed = seeds[order][torch.cumsum(counts, 0) - counts]
+        starts = torch.cumsum(counts, 0) - counts
+        self.row_seed = seeds[order][starts]
         if not torch.all(seeds == self.row_seed[self.row_of_slice]):
             raise ValueError("all slices of a data row must share its seed (its minibatch stream)")
         self.data, self.seeds = data, seeds
-        # Unequal rows: the padded (R, n) grid of slices in data order, L (a zero map) where a row has fewer.
-        rank = torch.arange(len(data)) - (torch.cumsum(counts, 0) - counts).repeat_interleave(counts)
-        self.slot = self.row_of_slice[order] * self.n + rank  # each sorted slice's place in the grid
-        self.padded = None if torch.all(counts == self.n) else torch.full((len(rows) * self.n,), len(data)).index_copy_(0, self.slot, order)
+        # Per count c: the rows holding c slices and those slices (R_c, c), in data order.
+        self.groups = [(torch.nonzero(counts == c).view(-1), order[(starts[counts == c].unsqueeze(-1) + torch.arange(c)).view(-1)].view(-1, c))
+                       for c in counts.unique().tolist()]
+        self.group_inverse = torch.argsort(torch.cat([sl.reshape(-1) for _, sl in self.groups]))
         self.last: tuple[torch.Tensor, RowLayout, torch.Tensor] | None = None
 
     def subset(self, rows: torch.Tensor) -> tuple["RowLayout", torch.Tensor]:
         """The layout of the slices `rows` (sorted) and the positions in self.rows of its data rows (kept for the last call)."""
         if self.last is None or not torch.equal(self.last[0], rows):
-            sub = RowLayout(self.data[rows], self.seeds[rows])
+            sub = RowLayout(self.data[rows], self.seeds[rows], self.width)
             self.last = (rows.clone(), sub, torch.searchsorted(self.rows, sub.rows))
         return self.last[1], self.last[2]
 
@@ -107,14 +114,21 @@ class RowLayout:
         """x (R, N, D) per row, maps (L, D, k) per slice -> x_row(l) @ maps[l], shape (L, N, k)."""
         L, D, k = maps.shape
         R, N = x.shape[:2]
-        if self.padded is not None:
-            grid = torch.cat([maps, maps.new_zeros(1, D, k)])[self.padded.to(maps.device)]
-            side = grid.view(R, self.n, D, k).permute(0, 2, 1, 3).reshape(R, D, self.n * k)
-            y = torch.bmm(x, side).view(R, N, self.n, k).permute(0, 2, 1, 3).reshape(R * self.n, N, k)
-            return y[self.slot[self.inverse].to(x.device)]
-        side = maps[self.order].view(R, self.n, D, k).permute(0, 2, 1, 3).reshape(R, D, self.n * k)
-        y = torch.bmm(x, side).view(R, N, self.n, k).permute(0, 2, 1, 3).reshape(L, N, k)
-        return y[self.inverse]
+        pad = min(self.width, -(-MIN_WIDTH // k))
+        if len(self.groups) == 1 and self.n >= pad:  # a full grid: one matmul, no padding
+            side = maps[self.order].view(R, self.n, D, k).permute(0, 2, 1, 3).reshape(R, D, self.n * k)
+            y = torch.bmm(x, side).view(R, N, self.n, k).permute(0, 2, 1, 3).reshape(L, N, k)
+            return y[self.inverse]
+        padded = torch.cat([maps, maps.new_zeros(1, D, k)])
+        parts = []
+        for at, slots in self.groups:
+            r, c = slots.shape
+            w = max(c, pad)
+            index = torch.cat([slots, torch.full((r, w - c), L)], 1).view(-1).to(maps.device)
+            side = padded[index].view(r, w, D, k).permute(0, 2, 1, 3).reshape(r, D, w * k)
+            y = torch.bmm(x.index_select(0, at.to(x.device)), side).view(r, N, w, k)[:, :, :c]
+            parts.append(y.permute(0, 2, 1, 3).reshape(r * c, N, k))
+        return torch.cat(parts)[self.group_inverse.to(x.device)]
 
 
 def recon_error(x_sq: torch.Tensor, wx: torch.Tensor, q: torch.Tensor, decoder: torch.Tensor) -> torch.Tensor:
