@@ -98,7 +98,7 @@ def test_grid_losses_on_rows_are_the_full_losses_of_those_rows():
     beta = torch.full((L,), 0.25)
     rows = torch.tensor([1, 2, 4])
     grads = []
-    for subset in (None, rows):  # bit for bit: a narrow matmul would round otherwise (grid.MIN_WIDTH)
+    for subset in (None, rows):  # bit for bit: every group is padded to the full width (RowLayout)
         model = LinearVQ(enc, cb, dec, names, estimator_seed=3)
         parts, out = grid.grid_losses(model, layout, x, beta, rows=subset)
         parts["total"].sum().backward()

@@ -71,18 +71,15 @@ def check_slices(slices: pd.DataFrame, n_data: int) -> pd.DataFrame:
     return slices.reset_index(drop=True)
 
 
-#: Columns below which a CPU GEMM takes another kernel (other rounding): a group of a subset layout is padded to this many.
-MIN_WIDTH = 12
-
-
 class RowLayout:
     """Slices grouped by data row: all slices of one row see the same minibatch, so one matmul serves them.
 
     x (B, D) times the side-by-side maps of the row's n slices, (D, n·k), is one wide matmul instead of n
     thin ones (k = m or 2m): on a CPU it is several times faster, and the batch is gathered once per row.
     Rows may hold different numbers of slices (a trainer's still-active ones): rows of equal count share one
-    batched matmul. `width`: the count of the layout this one is a subset of; a group narrower than MIN_WIDTH
-    columns is padded with zero maps up to it, so every slice's projection rounds as in that layout.
+    batched matmul. `width`: the count of the layout this one is a subset of; every group is padded with zero maps
+    up to it, so each matmul has the full layout's shape and every slice's projection rounds as there on any
+    machine (a CPU GEMM picks its kernel, hence its rounding, by the matrix shape).
     """
 
     def __init__(self, data: torch.Tensor, seeds: torch.Tensor, width: int | None = None) -> None:
@@ -114,8 +111,8 @@ class RowLayout:
         """x (R, N, D) per row, maps (L, D, k) per slice -> x_row(l) @ maps[l], shape (L, N, k)."""
         L, D, k = maps.shape
         R, N = x.shape[:2]
-        pad = min(self.width, -(-MIN_WIDTH // k))
-        if len(self.groups) == 1 and self.n >= pad:  # a full grid: one matmul, no padding
+        pad = self.width
+        if len(self.groups) == 1 and self.n == pad:  # a full grid: one matmul, no padding
             side = maps[self.order].view(R, self.n, D, k).permute(0, 2, 1, 3).reshape(R, D, self.n * k)
             y = torch.bmm(x, side).view(R, N, self.n, k).permute(0, 2, 1, 3).reshape(L, N, k)
             return y[self.inverse]
