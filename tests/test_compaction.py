@@ -48,7 +48,7 @@ def _slice_steps_are_the_stop_steps(on, off, final: pd.DataFrame, steps_run: int
 @pytest.mark.parametrize("name, methods", [("converged", ["ste", "projection", "rotation_trick", "restart", "nsvq"]),
                                            ("ema", ["ste", "nsvq"]), ("converged-affine", ["ste", "rotation_trick"])])
 def test_compacted_grid_equals_the_full_grid_per_slice(small_tb, quick_rule, name, methods):
-    recipe = common.regime_recipe(name, 50, 1e-2)
+    recipe = regimes.rescale(name, 50, 1e-2)
     if name == "ema":  # the EMA codebook under the stop rule (no named regime has both)
         recipe = dataclasses.replace(recipe, converge=True, steps=2000)
     runs = {c: common.estimator_grid([small_tb], 8, methods, [0.25], recipe.steps, 64, recipe.lr, 0, 250, recipe.init,

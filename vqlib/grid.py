@@ -21,7 +21,7 @@ from vqlib.init import lloyd
 from vqlib.models import LinearVQ
 from vqlib.quantize import assign, codebook_loss, commitment_loss, lookup, quantize, sq_distances
 from vqlib.restart import DeadCodeRestart
-from vqlib.trainer import EMACodebook, VQObjective, batch_indices, fit, stream
+from vqlib.trainer import EMACodebook, Minibatches, VQObjective, fit, stream
 
 #: A method is a gradient estimator, or "restart": STE with dead-code restart (vqlib.restart).
 METHODS: dict[str, tuple[str, bool]] = {**{name: (name, False) for name in ESTIMATORS}, "restart": ("ste", True)}
@@ -261,7 +261,7 @@ def train_grid(
     n_seeds = int(slices.seed.max()) + 1
     G, N, D = x_train.shape
     # Minibatch indices of every step and row (a row draws its seed's stream), as flat indices into x_train.
-    idx = batch_indices(n_seeds, N, steps, batch_size, stream(seed, "batches"))[:, layout.row_seed] + (layout.rows * N).view(1, -1, 1)
+    batches, offsets = Minibatches(n_seeds, N, batch_size, stream(seed, "batches")), (layout.rows * N).view(-1, 1)
     x_flat = x_train.reshape(G * N, D)
     recipe = regimes_mod.adam(lr) if regime is None else regime
     use_ema = recipe.codebook_update == "ema"
@@ -292,7 +292,7 @@ def train_grid(
 
     run = fit(
         task,
-        lambda step: x_flat.index_select(0, idx[step - 1].reshape(-1).to(device)).view(len(layout.rows), batch_size, D),
+        lambda step: x_flat.index_select(0, (batches(step)[layout.row_seed] + offsets).reshape(-1).to(device)).view(len(layout.rows), batch_size, D),
         steps, opt,
         emas=[EMACodebook(task, torch.arange(L), regimes_mod.ema_decay(recipe))] if use_ema else [],
         restart=restart,

@@ -21,7 +21,7 @@ from vqlib.checks import check_float, check_int
 from vqlib.data import RealImages
 from vqlib.mlpvq import MLPVQ, init_weights
 from vqlib.restart import DeadCodeRestart
-from vqlib.trainer import EMACodebook, VQObjective, fit, stream, take_rows
+from vqlib.trainer import EMACodebook, Minibatches, VQObjective, fit, stream, take_rows
 
 #: A method: its gradient estimator and what it adds (dead-code restart, EMA codebook, SimVQ codebook).
 METHODS: dict[str, dict] = {
@@ -43,8 +43,6 @@ NOT_IN_EMA_REGIME = {
 
 #: Validation vectors per seed the converged regime's stop rule reads (at most a quarter of the training set).
 N_VAL = 4096
-#: Steps of minibatch indices drawn at a time (:class:`Minibatches`).
-BATCH_BLOCK = 500
 
 
 def validation_size(n_train: int, batch_size: int, n_val: int | None = None) -> int:
@@ -54,28 +52,6 @@ def validation_size(n_train: int, batch_size: int, n_val: int | None = None) -> 
     if n_train - n_val < batch_size:
         raise ValueError(f"n_val must leave at least batch_size = {batch_size} of the {n_train} training vectors per seed, got n_val = {n_val}")
     return n_val
-
-
-class Minibatches:
-    """Minibatch rows (S, B) for step = 1, 2, … in order, drawn BATCH_BLOCK steps at a time from one generator.
-
-    The stream is the same whatever the budget (a 500-step regime sees the first 500 steps of a 20,000-step one), and
-    equals vqlib.trainer.batch_indices(S, n, steps, B, seed) step for step, without holding a long run's indices at once.
-    """
-
-    def __init__(self, n_seeds: int, n: int, batch_size: int, seed: int, block: int = BATCH_BLOCK) -> None:
-        self.n, self.shape = n, (block, n_seeds, batch_size)
-        self.gen = torch.Generator().manual_seed(int(seed))
-        self.block, self.rows = -1, torch.empty(0, dtype=torch.long)
-
-    def __call__(self, step: int) -> torch.Tensor:
-        """The rows of step `step` (1-based; steps must come in increasing order)."""
-        b = (step - 1) // self.shape[0]
-        if b < self.block:
-            raise ValueError(f"steps must come in order: step {step} after block {self.block}")
-        while self.block < b:
-            self.rows, self.block = torch.randint(self.n, self.shape, generator=self.gen), self.block + 1
-        return self.rows[(step - 1) % self.shape[0]]
 
 
 def slice_table(methods: list[str], inits: list[str], regime: regimes.Regime, n_seeds: int) -> tuple[pd.DataFrame, dict[str, str]]:

@@ -43,6 +43,32 @@ def batch_indices(n_seeds: int, n: int, steps: int, batch_size: int, seed: int) 
     return torch.randint(n, (steps, n_seeds, batch_size), generator=gen)
 
 
+#: Steps of minibatch indices drawn at a time (:class:`Minibatches`).
+BATCH_BLOCK = 500
+
+
+class Minibatches:
+    """Minibatch rows (S, B) for step = 1, 2, … in order, drawn BATCH_BLOCK steps at a time from one generator.
+
+    The stream is the same whatever the budget (a 500-step regime sees the first 500 steps of a 20,000-step one), and
+    equals :func:`batch_indices` (S, n, steps, B, seed) step for step, without holding a long run's indices at once.
+    """
+
+    def __init__(self, n_seeds: int, n: int, batch_size: int, seed: int, block: int = BATCH_BLOCK) -> None:
+        self.n, self.shape = n, (block, n_seeds, batch_size)
+        self.gen = torch.Generator().manual_seed(int(seed))
+        self.block, self.rows = -1, torch.empty(0, dtype=torch.long)
+
+    def __call__(self, step: int) -> torch.Tensor:
+        """The rows of step `step` (1-based; steps must come in increasing order)."""
+        b = (step - 1) // self.shape[0]
+        if b < self.block:
+            raise ValueError(f"steps must come in order: step {step} after block {self.block}")
+        while self.block < b:
+            self.rows, self.block = torch.randint(self.n, self.shape, generator=self.gen), self.block + 1
+        return self.rows[(step - 1) % self.shape[0]]
+
+
 def take_rows(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     """x[s, idx[s, b]] for x (S, N, d) and idx (S, B): the minibatch, by one index_select on the flattened rows.
 
