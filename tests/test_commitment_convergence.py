@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from vqlib import claims, stats
+from vqlib import claims, regimes, stats
 from vqlib.analysis import commitment_noise as acn
 from vqlib.analysis import convergence as aconv
 from vqlib.studies import commitment_noise, common, convergence
@@ -160,7 +160,7 @@ def test_recovery_and_steps_to_target_on_a_handmade_history():
 def test_convergence_final_has_each_converged_slices_stop_and_the_readings_state_the_share(cv_res):
     f = cv_res["final"]
     conv = f[f.regime == "converged"]
-    cap = regime_grids.__globals__["regime_recipe"]("converged", CV["steps"], CV["lr"]).steps
+    cap = regimes.rescale("converged", CV["steps"], CV["lr"]).steps
     assert conv.stop_step.notna().all() and (conv.stop_step <= cap).all() and f[f.regime != "converged"].stop_step.isna().all()
     share = {K: 100 * g.met_rule.astype(bool).mean() for K, g in conv.groupby("K")}
     text = aconv.readings(cv_res["history"], CV["regimes"], CV["K_list"], CV["steps"], CV["lr"], f)["conv_met_share"]

@@ -99,7 +99,7 @@ def converged_runs(small_tb):
 
 def test_converged_regime_stops_each_slice_by_its_own_validation_rule(converged_runs):
     run, _ = converged_runs
-    every, window, tol, cap = regimes.CONVERGE_EVERY, 500, 0.01, common.regime_recipe("converged", 50).steps
+    every, window, tol, cap = regimes.CONVERGE_EVERY, 500, 0.01, regimes.rescale("converged", 50).steps
     assert cap == 2000 and run.met_rule.any() and run.steps_run == int(run.stop_step.max())
     assert len(set(run.stop_step.tolist())) > 1  # slices stop at their own steps, not when an average flattens
     for sl in run.final.itertuples():
@@ -176,13 +176,13 @@ def test_ema_data_starts_at_data_scale(small_tb):
     assert regimes.get("ema-data").codebook_update == "ema" and regimes.get("ema-data").init == "data_samples"
 
 
-def test_regime_recipe_scales_learning_rates_and_budget():
-    r = common.regime_recipe("sgd", steps=50, lr=2e-3)
+def test_rescale_scales_learning_rates_and_budget():
+    r = regimes.rescale("sgd", steps=50, lr=2e-3)
     assert r.lr == pytest.approx(2e-2) and r.codebook_lr == pytest.approx(2e-2) and r.steps == 50
-    assert common.regime_recipe("converged", steps=50).steps == 2000
-    assert common.regime_recipe("ema") == regimes.get("ema")
+    assert regimes.rescale("converged", steps=50).steps == 2000
+    assert regimes.rescale("ema") == regimes.get("ema")
     with pytest.raises(ValueError, match="regime"):
-        common.regime_recipe("adamw")
+        regimes.rescale("adamw")
 
 
 def test_regimes_must_not_repeat(small_tb):

@@ -7,6 +7,7 @@ import torch
 
 from vqlib import claims, metrics, rd
 from vqlib.analysis import testbed as analysis
+from vqlib.regimes import rescale
 from vqlib.studies import common
 from vqlib.studies import testbed as study
 
@@ -64,7 +65,7 @@ def test_chapter_readings_run_on_the_tiny_tables(tables):
     values = analysis.claim_values(outcomes, f, TINY["estimators"], regimes)
     assert values["testbed_first_regime"] == regimes[0] and values["testbed_ste_manual_gap"] == "0.0e+00"  # identical gradients
     assert len(analysis.claims_table(outcomes, regimes)) == len(analysis.CLAIMS)
-    cap = common.regime_recipe("converged", TINY["steps"]).steps
+    cap = rescale("converged", TINY["steps"]).steps
     assert analysis.steps_run(tables["steps_run"]) == {r: cap if r == "converged" else TINY["steps"] for r in regimes}
     assert analysis.met_shares(tables["steps_run"]) == {"converged": 0.0}  # a cap of 160 steps: no check ever ran
     stops = analysis.stops_table(f, TINY["estimators"])
@@ -78,7 +79,7 @@ def test_chapter_readings_run_on_the_tiny_tables(tables):
 def test_converged_rows_carry_their_stop_steps_and_the_check_reads_its_own_run(tables):
     f = tables["final"]
     conv = f[(f.regime == "converged") & (f.method != "pca_lloyd")]
-    cap = common.regime_recipe("converged", TINY["steps"]).steps
+    cap = rescale("converged", TINY["steps"]).steps
     assert (conv.stop_step == cap).all() and not conv.met_rule.astype(bool).any()
     assert f[f.regime != "converged"].stop_step.isna().all()
     t = tables["to_cap"]

@@ -86,9 +86,9 @@ def test_regimes_resolved_in_one_place():
     from vqlib import regimes
     from vqlib.studies import common
 
+    assert not hasattr(common, "regime_recipe")  # one rescaling, vqlib.regimes.rescale
     for name in regimes.REGIMES:
         assert regimes.rescale(name) == regimes.get(name)
-        assert common.regime_recipe(name, 20, 1e-2) == regimes.rescale(name, 20, 1e-2)
     r = regimes.rescale("codebook-lr", 50, 2e-3)
     assert (r.steps, r.lr, r.codebook_lr) == (50, 2e-3, 2e-2)
     assert regimes.ema_decay(regimes.get("sgd")) == regimes.get("ema").ema_decay
@@ -157,3 +157,13 @@ def test_the_other_machine_rule_still_catches_a_wrong_loop():
     assert_close(ref, ref.copy(), "same")
     with pytest.raises(AssertionError, match="recon_mse"):
         assert_close(ref, wrong, "wrong")
+
+
+def test_minibatches_drawn_in_blocks_equal_the_indices_drawn_at_once():
+    """The block-wise stream (grid, codebook and real-data training) is batch_indices step for step, across block ends."""
+    from vqlib.trainer import Minibatches, batch_indices
+
+    stream = Minibatches(3, 50, 4, seed=7, block=3)
+    assert torch.equal(torch.stack([stream(s) for s in range(1, 9)]), batch_indices(3, 50, 8, 4, seed=7))
+    with pytest.raises(ValueError, match="in order"):
+        stream(1)

@@ -15,7 +15,7 @@ import torch
 from vqlib import regimes as regimes_mod
 from vqlib.checks import check_int
 from vqlib.train import evaluate_codebook
-from vqlib.trainer import CodebookOnly, EMACodebook, batch_indices, fit, take_rows
+from vqlib.trainer import CodebookOnly, EMACodebook, Minibatches, fit, take_rows
 
 
 def train_codebooks(
@@ -55,7 +55,7 @@ def train_codebooks(
     if converging and (len(specs) > 1 or z_val is None):
         raise ValueError(f"a converging regime trains alone and needs validation latents z_val, got regimes {regimes}")
     reps = C // S
-    idx = batch_indices(S, N, steps, batch_size, seed).to(z_train.device)
+    batches = Minibatches(S, N, batch_size, seed)
     ema_blocks = [spec.codebook_update == "ema" for spec in specs]
     blocks = [codebooks.detach().clone().float() if e else torch.nn.Parameter(codebooks.detach().clone().float()) for e in ema_blocks]
     model = CodebookOnly(blocks)
@@ -86,8 +86,8 @@ def train_codebooks(
         return [rows(step, subset)]
 
     stop = regimes_mod.stop_rule(specs[0], C, min_steps, lambda frames: torch.tensor(frames[0].val_distortion.to_numpy())) if converging else None
-    optimizer = (opts[0] if len(opts) == 1 else regimes_mod.Optimizers(opts)) if opts else None  # one: the stop rule watches its groups
-    run = fit(model, lambda step: take_rows(z_train, idx[step - 1]).repeat(reps, 1, 1), steps, optimizer, emas, evaluate=evaluate,
+    optimizer = regimes_mod.Optimizers(opts) if opts else None
+    run = fit(model, lambda step: take_rows(z_train, batches(step).to(z_train.device)).repeat(reps, 1, 1), steps, optimizer, emas, evaluate=evaluate,
               eval_every=eval_every, stop=stop, desc="codebooks")
     if stop is not None and subset and run.steps_run < steps:  # every codebook stopped early: the end on all of z_eval too
         run.history.append([rows(run.steps_run, False)])

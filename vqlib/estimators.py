@@ -193,15 +193,58 @@ def mixed(names: list[str], seed: int = 0) -> Estimator:
     fns = {n: get_estimator(n, seed) for n in dict.fromkeys(names)}
     groups = {n: torch.tensor([i for i, m in enumerate(names) if m == n]) for n in fns}
     inverse = torch.argsort(torch.cat(list(groups.values())))
+    # Runs of consecutive slices with one estimator (the grids' method-major order): views and one cat, no gathers;
+    # only when each random estimator is one run, so its noise stream is drawn as by the gather below.
+    runs = _runs(list(names))
+    contiguous = all(sum(r[0] == n for r in runs) == 1 for n in fns if n in _SEEDED)
 
-    def apply(z: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    def apply(z: torch.Tensor, q: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
+        if rows is not None:  # only the slices `rows` (a trainer's active slices)
+            return on_rows(fns, list(names), z, q, rows)
         _check_slices(z, q, len(names))
         if len(fns) == 1:
             return fns[names[0]](z, q)
+        if contiguous:
+            return torch.cat([fns[n](z[a:b], q[a:b]) for n, a, b in runs])
         parts = [fns[n](z[idx.to(z.device)], q[idx.to(z.device)]) for n, idx in groups.items()]
         return torch.cat(parts)[inverse.to(z.device)]
 
     return apply
+
+
+def on_rows(fns: dict[str, Estimator], names: list[str], z: torch.Tensor, q: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """Estimator names[r] on z[i], q[i] for r = rows[i]: z, q hold only the slices `rows` (sorted) of len(names).
+
+    A random estimator (one with its own generator) still sees its whole group of slices, the missing ones as zeros
+    (value 0, gradient to no one), so it draws the noise a pass over every slice draws: a run that drops stopped slices
+    repeats the noise of one that keeps them.
+    """
+    _check_slices(z, q, len(rows))
+    sub = [names[r] for r in rows.tolist()]
+    parts, order = [], []
+    for n in dict.fromkeys(sub):
+        pos = [j for j, m in enumerate(sub) if m == n]
+        random = hasattr(fns[n], "generator")
+        if len(pos) == len(sub) and not random:
+            return fns[n](z, q)
+        where = torch.tensor(pos, device=z.device)
+        zs, qs = z.index_select(0, where), q.index_select(0, where)
+        if random:
+            group = torch.tensor([i for i, m in enumerate(names) if m == n])
+            at = torch.searchsorted(group, rows[pos].cpu()).to(z.device)
+            full = (len(group), *z.shape[1:])
+            zs, qs = z.new_zeros(full).index_copy(0, at, zs), q.new_zeros(full).index_copy(0, at, qs)
+            parts.append(fns[n](zs, qs).index_select(0, at))
+        else:
+            parts.append(fns[n](zs, qs))
+        order += pos
+    return torch.cat(parts)[torch.argsort(torch.tensor(order, device=z.device))]
+
+
+def _runs(names: list[str]) -> list[tuple[str, int, int]]:
+    """(name, first, end) of each run of equal consecutive names."""
+    ends = [i + 1 for i in range(len(names)) if i + 1 == len(names) or names[i + 1] != names[i]]
+    return [(names[e - 1], b, e) for b, e in zip([0, *ends[:-1]], ends)]
 
 
 def _check_slices(z: torch.Tensor, q: torch.Tensor, n: int) -> None:

@@ -21,7 +21,7 @@ from vqlib.init import lloyd
 from vqlib.models import LinearVQ
 from vqlib.quantize import assign, codebook_loss, commitment_loss, lookup, quantize, sq_distances
 from vqlib.restart import DeadCodeRestart
-from vqlib.trainer import EMACodebook, VQObjective, batch_indices, fit, stream
+from vqlib.trainer import EMACodebook, Minibatches, VQObjective, fit, stream
 
 #: A method is a gradient estimator, or "restart": STE with dead-code restart (vqlib.restart).
 METHODS: dict[str, tuple[str, bool]] = {**{name: (name, False) for name in ESTIMATORS}, "restart": ("ste", True)}
@@ -45,6 +45,7 @@ class GridRun:
     steps_run: int = 0  # optimizer steps taken (below the budget where a converge rule stopped early)
     stop_step: torch.Tensor | None = None  # per slice: the step it stopped at (with a stop rule), else None
     met_rule: torch.Tensor | None = None  # per slice: whether the stop rule stopped it before the cap
+    slice_steps: int = 0  # slice-steps computed (stopped slices drop out of the steps after their stop)
 
     @property
     def final(self) -> pd.DataFrame:
@@ -75,28 +76,56 @@ class RowLayout:
 
     x (B, D) times the side-by-side maps of the row's n slices, (D, n·k), is one wide matmul instead of n
     thin ones (k = m or 2m): on a CPU it is several times faster, and the batch is gathered once per row.
+    Rows may hold different numbers of slices (a trainer's still-active ones): rows of equal count share one
+    batched matmul. `width`: the count of the layout this one is a subset of; every group is padded with zero maps
+    up to it, so each matmul has the full layout's shape and every slice's projection rounds as there on any
+    machine (a CPU GEMM picks its kernel, hence its rounding, by the matrix shape).
     """
 
-    def __init__(self, data: torch.Tensor, seeds: torch.Tensor) -> None:
+    def __init__(self, data: torch.Tensor, seeds: torch.Tensor, width: int | None = None) -> None:
         order = torch.argsort(data, stable=True)
         rows, counts = torch.unique_consecutive(data[order], return_counts=True)
-        if not torch.all(counts == counts[0]):
-            raise ValueError(f"every data row needs the same number of slices, got counts {counts.tolist()}")
-        row_seeds = seeds[order].view(len(rows), -1)
-        if not torch.all(row_seeds == row_seeds[:, :1]):
-            raise ValueError("all slices of a data row must share its seed (its minibatch stream)")
         self.order, self.inverse = order, torch.argsort(order)
-        self.rows, self.n = rows, int(counts[0])
-        self.row_seed = row_seeds[:, 0]
+        self.rows, self.n = rows, int(counts.max())
+        self.width = self.n if width is None else width
         self.row_of_slice = torch.searchsorted(rows, data)  # position in `rows` of each slice's data row
+        starts = torch.cumsum(counts, 0) - counts
+        self.row_seed = seeds[order][starts]
+        if not torch.all(seeds == self.row_seed[self.row_of_slice]):
+            raise ValueError("all slices of a data row must share its seed (its minibatch stream)")
+        self.data, self.seeds = data, seeds
+        # Per count c: the rows holding c slices and those slices (R_c, c), in data order.
+        self.groups = [(torch.nonzero(counts == c).view(-1), order[(starts[counts == c].unsqueeze(-1) + torch.arange(c)).view(-1)].view(-1, c))
+                       for c in counts.unique().tolist()]
+        self.group_inverse = torch.argsort(torch.cat([sl.reshape(-1) for _, sl in self.groups]))
+        self.last: tuple[torch.Tensor, RowLayout, torch.Tensor] | None = None
+
+    def subset(self, rows: torch.Tensor) -> tuple["RowLayout", torch.Tensor]:
+        """The layout of the slices `rows` (sorted) and the positions in self.rows of its data rows (kept for the last call)."""
+        if self.last is None or not torch.equal(self.last[0], rows):
+            sub = RowLayout(self.data[rows], self.seeds[rows], self.width)
+            self.last = (rows.clone(), sub, torch.searchsorted(self.rows, sub.rows))
+        return self.last[1], self.last[2]
 
     def project(self, x: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
         """x (R, N, D) per row, maps (L, D, k) per slice -> x_row(l) @ maps[l], shape (L, N, k)."""
         L, D, k = maps.shape
         R, N = x.shape[:2]
-        side = maps[self.order].view(R, self.n, D, k).permute(0, 2, 1, 3).reshape(R, D, self.n * k)
-        y = torch.bmm(x, side).view(R, N, self.n, k).permute(0, 2, 1, 3).reshape(L, N, k)
-        return y[self.inverse]
+        pad = self.width
+        if len(self.groups) == 1 and self.n == pad:  # a full grid: one matmul, no padding
+            side = maps[self.order].view(R, self.n, D, k).permute(0, 2, 1, 3).reshape(R, D, self.n * k)
+            y = torch.bmm(x, side).view(R, N, self.n, k).permute(0, 2, 1, 3).reshape(L, N, k)
+            return y[self.inverse]
+        padded = torch.cat([maps, maps.new_zeros(1, D, k)])
+        parts = []
+        for at, slots in self.groups:
+            r, c = slots.shape
+            w = max(c, pad)
+            index = torch.cat([slots, torch.full((r, w - c), L)], 1).view(-1).to(maps.device)
+            side = padded[index].view(r, w, D, k).permute(0, 2, 1, 3).reshape(r, D, w * k)
+            y = torch.bmm(x.index_select(0, at.to(x.device)), side).view(r, N, w, k)[:, :, :c]
+            parts.append(y.permute(0, 2, 1, 3).reshape(r * c, N, k))
+        return torch.cat(parts)[self.group_inverse.to(x.device)]
 
 
 def recon_error(x_sq: torch.Tensor, wx: torch.Tensor, q: torch.Tensor, decoder: torch.Tensor) -> torch.Tensor:
@@ -133,21 +162,29 @@ def set_form(model: LinearVQ, form: str) -> None:
 
 
 def grid_losses(
-    model: LinearVQ, layout: RowLayout, x_rows: torch.Tensor, beta: torch.Tensor, codebook_term: bool = True
+    model: LinearVQ, layout: RowLayout, x_rows: torch.Tensor, beta: torch.Tensor, codebook_term: bool = True,
+    rows: torch.Tensor | None = None,
 ) -> tuple[dict, dict]:
     """LinearVQ.losses for every slice, computed row-wise (same values and gradients up to rounding).
 
     x_rows (R, B, D): each row's minibatch. Returns (losses per slice (L,), forward outputs z, q, idx).
     codebook_term=False leaves the codebook loss out of the total (EMA codebooks: the codebook is no gradient parameter).
+    rows: only these slices (sorted; a trainer's still-active ones), their parameters gathered inside the graph.
     """
     m = model.codebook.shape[-1]
-    maps = torch.cat([model.encoder.transpose(-1, -2), model.decoder], -1)  # (L, D, 2m)
+    enc, dec, cb = model.encoder, model.decoder, codebook_of(model)
+    if rows is not None:
+        layout, pick = layout.subset(rows)
+        x_rows, enc, dec, cb, beta = (t.index_select(0, i.to(t.device)) for t, i in
+                                      ((x_rows, pick), (enc, rows), (dec, rows), (cb, rows), (beta, rows)))
+    maps = torch.cat([enc.transpose(-1, -2), dec], -1)  # (L, D, 2m)
     y = layout.project(x_rows, maps)
     z, wx = y[..., :m], y[..., m:]
     z = latent_of(model, z)
-    q, idx = quantize(z, codebook_of(model))
+    q, idx = quantize(z, cb)
     x_sq = (x_rows * x_rows).sum(-1)[layout.row_of_slice]
-    recon = recon_error(x_sq, wx, model.estimator(z, q), model.decoder).mean(-1)
+    q_tilde = model.estimator(z, q) if rows is None else model.estimator(z, q, rows)
+    recon = recon_error(x_sq, wx, q_tilde, dec).mean(-1)
     cb = codebook_loss(z, q)
     commit = commitment_loss(z, q, beta)
     total = recon + cb + commit if codebook_term else recon + commit
@@ -176,6 +213,7 @@ def train_grid(
     x_val: torch.Tensor | None = None,
     floor: float | torch.Tensor = 0.0,
     observe: bool = False,
+    compact: bool = True,
 ) -> GridRun:
     """Train every slice (row of `slices`) on the loss of eq. testbed-loss, as one batched model.
 
@@ -191,8 +229,7 @@ def train_grid(
 
     x_train (G, N, D) and x_eval (G, N_eval, D) hold G data rows; slice l trains on row slices.data[l]
     with β = slices.beta[l] and its method, from encoder[l] (m, D), codebook[l] (K, m) and decoder[l]
-    (D, m) (default: encoder[l]ᵀ). Slices of one data row must share a seed and every row must have as
-    many slices (a full grid). Evaluation (hard q) at step 0, every `eval_every` steps and at the end;
+    (D, m) (default: encoder[l]ᵀ). Slices of one data row must share a seed. Evaluation (hard q) at step 0, every `eval_every` steps and at the end;
     A (G, D, m) adds subspace metrics, labels_eval (G, N_eval) cluster purity. evaluation=False skips
     every evaluation (an empty history: for timing runs).
 
@@ -200,7 +237,8 @@ def train_grid(
     slice stops on its own validation excess error E‖x − x̂‖² − `floor` (one for all rows, or one per data row (G,);
     vqlib.regimes.stop_rule; the history
     then has a `val_excess` column) and is frozen from then on; the run ends when every slice has stopped or at
-    the cap (observe=True: stop steps recorded, every slice trained on to the cap). The regime's codebook form
+    the cap (observe=True: stop steps recorded, every slice trained on to the cap); once slices stop, the steps after
+    compute only the others (vqlib.trainer.fit; compact=False computes every slice, same values). The regime's codebook form
     (affine, cosine: :func:`set_form`) applies to the gradient codebook only.
     """
     check_int("steps", steps, 1)
@@ -223,7 +261,7 @@ def train_grid(
     n_seeds = int(slices.seed.max()) + 1
     G, N, D = x_train.shape
     # Minibatch indices of every step and row (a row draws its seed's stream), as flat indices into x_train.
-    idx = batch_indices(n_seeds, N, steps, batch_size, stream(seed, "batches"))[:, layout.row_seed] + (layout.rows * N).view(1, -1, 1)
+    batches, offsets = Minibatches(n_seeds, N, batch_size, stream(seed, "batches")), (layout.rows * N).view(-1, 1)
     x_flat = x_train.reshape(G * N, D)
     recipe = regimes_mod.adam(lr) if regime is None else regime
     use_ema = recipe.codebook_update == "ema"
@@ -234,11 +272,11 @@ def train_grid(
     if recipe.converge and x_val is None:
         raise ValueError(f"the {recipe.name!r} regime stops on a validation set: pass x_val")
 
-    def losses(x_rows: torch.Tensor) -> tuple[torch.Tensor, dict]:
-        parts, out = grid_losses(model, layout, x_rows, beta, codebook_term=not use_ema)
+    def losses(x_rows: torch.Tensor, rows: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
+        parts, out = grid_losses(model, layout, x_rows, beta, codebook_term=not use_ema, rows=rows)
         return parts["total"], out
 
-    task = VQObjective(model, beta, losses)
+    task = VQObjective(model, beta, losses, compactable=True)
     opt = regimes_mod.optimizer(recipe, *task.param_groups(codebook=not use_ema))
     if use_ema:
         model.codebook.requires_grad_(False)
@@ -254,7 +292,7 @@ def train_grid(
 
     run = fit(
         task,
-        lambda step: x_flat.index_select(0, idx[step - 1].reshape(-1).to(device)).view(len(layout.rows), batch_size, D),
+        lambda step: x_flat.index_select(0, (batches(step)[layout.row_seed] + offsets).reshape(-1).to(device)).view(len(layout.rows), batch_size, D),
         steps, opt,
         emas=[EMACodebook(task, torch.arange(L), regimes_mod.ema_decay(recipe))] if use_ema else [],
         restart=restart,
@@ -262,11 +300,12 @@ def train_grid(
         eval_every=eval_every, record=evaluation,
         stop=stop,
         desc="grid",
+        compact=compact,
     )
     restarts = restart.restarts if restart is not None else torch.zeros(L, dtype=torch.long)
     history = pd.concat(run.history if evaluation else [slices.iloc[:0].assign(step=0), *run.history], ignore_index=True)
     return GridRun(slices, history, model, restarts, run.seconds_per_step, layout, run.steps_run,
-                   *((stop.stop_step, stop.met) if stop is not None else (None, None)))
+                   *((stop.stop_step, stop.met) if stop is not None else (None, None)), run.slice_steps)
 
 
 @torch.no_grad()

@@ -105,32 +105,45 @@ class MLPVQ(nn.Module):
         """Encoder and decoder weights and biases (the regimes' `lr` group)."""
         return [getattr(self, key) for name, _, _ in LAYERS for key in (name, name + "_b")]
 
-    def codes(self) -> torch.Tensor:
-        """The codebook each slice quantizes with (L, K, m): its own codes, or C·W for SimVQ slices."""
+    def weight(self, key: str, rows: torch.Tensor | None = None) -> torch.Tensor:
+        """The parameter or buffer `key`, or its slices `rows` (gathered inside the graph: the others get zero gradient)."""
+        value = getattr(self, key)
+        return value if rows is None else value.index_select(0, rows.to(value.device))
+
+    def codes(self, rows: torch.Tensor | None = None) -> torch.Tensor:
+        """The codebook each slice (of `rows`, default all) quantizes with (·, K, m): its own codes, or C·W for SimVQ slices."""
         if not bool(self.simvq.any()):
-            return self.codebook
-        return torch.where(self.simvq.view(-1, 1, 1), self.basis @ self.simvq_w, self.codebook)
+            return self.weight("codebook", rows)
+        simvq = self.weight("simvq", rows).view(-1, 1, 1)
+        return torch.where(simvq, self.weight("basis", rows) @ self.weight("simvq_w", rows), self.weight("codebook", rows))
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """z = W₂ act(W₁ x + b₁) + b₂ per slice: x (L, N, D) → (L, N, m)."""
-        return torch.baddbmm(self.enc2_b, self.act(torch.baddbmm(self.enc1_b, x, self.enc1)), self.enc2)
+    def encode(self, x: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
+        """z = W₂ act(W₁ x + b₁) + b₂ per slice (of `rows`, default all): x (L, N, D) → (L, N, m)."""
+        w = {k: self.weight(k, rows) for k in ("enc1", "enc1_b", "enc2", "enc2_b")}
+        return torch.baddbmm(w["enc2_b"], self.act(torch.baddbmm(w["enc1_b"], x, w["enc1"])), w["enc2"])
 
-    def decode(self, q: torch.Tensor) -> torch.Tensor:
-        """x̂ = V₂ act(V₁ q + c₁) + c₂ per slice: (L, N, m) → (L, N, D)."""
-        return torch.baddbmm(self.dec2_b, self.act(torch.baddbmm(self.dec1_b, q, self.dec1)), self.dec2)
+    def decode(self, q: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
+        """x̂ = V₂ act(V₁ q + c₁) + c₂ per slice (of `rows`, default all): (L, N, m) → (L, N, D)."""
+        w = {k: self.weight(k, rows) for k in ("dec1", "dec1_b", "dec2", "dec2_b")}
+        return torch.baddbmm(w["dec2_b"], self.act(torch.baddbmm(w["dec1_b"], q, w["dec1"])), w["dec2"])
 
-    def estimate(self, z: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    def estimate(self, z: torch.Tensor, q: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
         """Each slice's estimator applied to its own slice of z and q (gathered by estimator, put back in place)."""
+        if rows is not None:
+            return estimators.on_rows(self.fns, self.estimator_names, z, q, rows)
         if len(self.groups) == 1:
             return self.fns[self.estimator_names[0]](z, q)
         parts = [self.fns[n](z[idx.to(z.device)], q[idx.to(z.device)]) for n, idx in self.groups.items()]
         return torch.cat(parts)[self.inverse.to(z.device)]
 
-    def forward(self, x: torch.Tensor, hard: bool = False) -> dict[str, torch.Tensor]:
-        """hard=True decodes q itself (evaluation); otherwise the estimator's q̃ (NSVQ's and DiVeQ's differ from q)."""
-        z = self.encode(x)
-        q, idx = quantize(z, self.codes())
-        return {"z": z, "q": q, "idx": idx, "x_hat": self.decode(q if hard else self.estimate(z, q))}
+    def forward(self, x: torch.Tensor, hard: bool = False, rows: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """hard=True decodes q itself (evaluation); otherwise the estimator's q̃ (NSVQ's and DiVeQ's differ from q).
+
+        rows: only these slices (sorted), x holding their minibatches (a trainer's still-active slices).
+        """
+        z = self.encode(x, rows)
+        q, idx = quantize(z, self.codes(rows))
+        return {"z": z, "q": q, "idx": idx, "x_hat": self.decode(q if hard else self.estimate(z, q, rows), rows)}
 
     def losses(self, x: torch.Tensor, beta: float | torch.Tensor, out: dict | None = None) -> dict[str, torch.Tensor]:
         """Per-slice losses (L,): recon E‖x − x̂‖², codebook E‖sg(z) − q‖², commitment βE‖z − sg(q)‖² (as LinearVQ)."""

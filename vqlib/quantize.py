@@ -29,8 +29,31 @@ def nearest(z: torch.Tensor, codebook: torch.Tensor) -> tuple[torch.Tensor, torc
         raise ValueError(f"z has vectors of size {z.shape[-1]} but the codebook's codes have size {codebook.shape[-1]}")
     scores = z @ (-2 * codebook).transpose(-1, -2)
     scores += (codebook * codebook).sum(-1).unsqueeze(-2)
-    best = scores.min(-1)
-    return (best.values + (z * z).sum(-1)).clamp_min(0), best.indices
+    values, indices = first_min(scores)
+    return (values + (z * z).sum(-1)).clamp_min(0), indices
+
+
+#: Up to this many scores, :func:`first_min` finds the index by vectorized passes (several times faster than
+#: torch.min's index reduction over a short last axis while the scores stay in cache); beyond it, torch.min.
+FIRST_MIN_ELEMENTS = 1 << 23
+
+
+def first_min(scores: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """torch.min(scores, -1) (values, index of the first minimum) bit for bit, faster on CPU for cached sizes.
+
+    The minimum by amin; the first index where scores − min is exactly 0 (exact for finite floats) as
+    K − max over k of (K − k)·[scores_k = min]. Rows with a NaN or infinite minimum take torch.min.
+    """
+    if scores.numel() > FIRST_MIN_ELEMENTS or scores.shape[-1] < 2:
+        return scores.min(-1)
+    K = scores.shape[-1]
+    values = scores.amin(-1, keepdim=True)
+    if not bool(torch.isfinite(values).all()):
+        return scores.min(-1)
+    weights = torch.arange(K, 0, -1, dtype=scores.dtype, device=scores.device)
+    hit = (scores - values).sign_()  # 0 at the minima, 1 elsewhere
+    indices = K - torch.addcmul(weights, hit, weights, value=-1).amax(-1).long()
+    return values.squeeze(-1), indices
 
 
 def assign(z: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:

@@ -21,7 +21,7 @@ from vqlib.checks import check_float, check_int
 from vqlib.data import RealImages
 from vqlib.mlpvq import MLPVQ, init_weights
 from vqlib.restart import DeadCodeRestart
-from vqlib.trainer import EMACodebook, VQObjective, fit, stream, take_rows
+from vqlib.trainer import EMACodebook, Minibatches, VQObjective, fit, stream, take_rows
 
 #: A method: its gradient estimator and what it adds (dead-code restart, EMA codebook, SimVQ codebook).
 METHODS: dict[str, dict] = {
@@ -43,8 +43,6 @@ NOT_IN_EMA_REGIME = {
 
 #: Validation vectors per seed the converged regime's stop rule reads (at most a quarter of the training set).
 N_VAL = 4096
-#: Steps of minibatch indices drawn at a time (:class:`Minibatches`).
-BATCH_BLOCK = 500
 
 
 def validation_size(n_train: int, batch_size: int, n_val: int | None = None) -> int:
@@ -54,28 +52,6 @@ def validation_size(n_train: int, batch_size: int, n_val: int | None = None) -> 
     if n_train - n_val < batch_size:
         raise ValueError(f"n_val must leave at least batch_size = {batch_size} of the {n_train} training vectors per seed, got n_val = {n_val}")
     return n_val
-
-
-class Minibatches:
-    """Minibatch rows (S, B) for step = 1, 2, … in order, drawn BATCH_BLOCK steps at a time from one generator.
-
-    The stream is the same whatever the budget (a 500-step regime sees the first 500 steps of a 20,000-step one), and
-    equals vqlib.trainer.batch_indices(S, n, steps, B, seed) step for step, without holding a long run's indices at once.
-    """
-
-    def __init__(self, n_seeds: int, n: int, batch_size: int, seed: int, block: int = BATCH_BLOCK) -> None:
-        self.n, self.shape = n, (block, n_seeds, batch_size)
-        self.gen = torch.Generator().manual_seed(int(seed))
-        self.block, self.rows = -1, torch.empty(0, dtype=torch.long)
-
-    def __call__(self, step: int) -> torch.Tensor:
-        """The rows of step `step` (1-based; steps must come in increasing order)."""
-        b = (step - 1) // self.shape[0]
-        if b < self.block:
-            raise ValueError(f"steps must come in order: step {step} after block {self.block}")
-        while self.block < b:
-            self.rows, self.block = torch.randint(self.n, self.shape, generator=self.gen), self.block + 1
-        return self.rows[(step - 1) % self.shape[0]]
 
 
 def slice_table(methods: list[str], inits: list[str], regime: regimes.Regime, n_seeds: int) -> tuple[pd.DataFrame, dict[str, str]]:
@@ -110,6 +86,7 @@ class StudyRun:
     regime: str = ""
     cpu_seconds_per_step: float = 0.0  # CPU time of this process per step (one thread: the one-core cost, load-independent)
     n_val: int = 0  # training vectors per seed withheld as the stop rule's validation set (in every regime)
+    slice_steps: int = 0  # slice-steps computed (stopped slices drop out of the steps after their stop)
 
 
 def simvq_basis(n_seeds: int, K: int, m: int, seed: int) -> torch.Tensor:
@@ -190,6 +167,7 @@ def train_study(
     usage_batch: int = 256,
     init_vectors: int = 4096,
     n_val: int | None = None,
+    compact: bool = True,
 ) -> StudyRun:
     """Train every slice of :func:`slice_table` under `regime` as one batched MLPVQ; evaluate at the start and end.
 
@@ -202,7 +180,8 @@ def train_study(
     training vectors of each seed (a random subset: the split is random). In every regime the last `n_val` training vectors
     of each seed (:func:`validation_size`) are withheld from training; a converging regime (regime.converge) stops each
     slice on its own by vqlib.regimes.stop_rule on its relative reconstruction MSE there (images have no known noise
-    floor), and its final table gains stop_step (the step it stopped at, or the cap) and met_rule (stopped before the cap).
+    floor), and its final table gains stop_step (the step it stopped at, or the cap) and met_rule (stopped before the cap);
+    the steps after a slice stops compute only the others (vqlib.trainer.fit; compact=False computes every slice, same values).
     """
     check_int("K", K, 1)
     check_int("hidden", hidden, 1)
@@ -230,7 +209,7 @@ def train_study(
     basis = simvq_basis(S, K, m, stream(seed, "simvq"))[seed_of]
     model = MLPVQ({k: v[seed_of] for k, v in start.items()}, codebook, [s["estimator"] for s in spec], simvq_mask,
                   activation, estimator_seed=stream(seed, "estimator"), basis=basis)
-    task = VQObjective(model, beta)
+    task = VQObjective(model, beta, compactable=True)
     opt = regimes.optimizer(regime, *task.param_groups(codebook=grad_codebook))
     ema_rows = torch.nonzero(ema_mask).view(-1)  # EMA statistics are kept for these slices only
     emas = [EMACodebook(task, ema_rows, regimes.ema_decay(regime), mask_grad=grad_codebook)] if len(ema_rows) else []
@@ -243,11 +222,12 @@ def train_study(
     initial = _frame(slices, evaluate(model, x_eval, usage_batch), 0)
     run = fit(task, lambda step: take_rows(x_pool, batches(step))[seed_of], regime.steps, opt, emas, restart,
               evaluate=(lambda step: validation_mse(model, x_check)) if stop is not None else None, record=False, stop=stop,
-              desc="realdata")
+              desc="realdata", compact=compact)
     final = _frame(slices, evaluate(model, x_eval, usage_batch), run.steps_run)
     if stop is not None:  # fit restored the stopped slices after the last step: the table is at each slice's stop step
         final = final.assign(stop_step=stop.stop_step.numpy(), met_rule=stop.met.numpy())
-    return StudyRun(slices, initial, final, model, run.seconds_per_step, dropped, regime.name, run.cpu_seconds_per_step, n_val)
+    return StudyRun(slices, initial, final, model, run.seconds_per_step, dropped, regime.name, run.cpu_seconds_per_step, n_val,
+                    run.slice_steps)
 
 
 @torch.no_grad()

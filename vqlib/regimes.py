@@ -166,6 +166,11 @@ class Optimizers:
         """Every member's per-parameter state."""
         return {p: s for o in self.optimizers for p, s in o.state.items()}
 
+    @property
+    def param_groups(self) -> list[dict]:
+        """Every member's parameter groups (what the trainer's stop rule watches), in order."""
+        return [g for o in self.optimizers for g in o.param_groups]
+
     def zero_grad(self, set_to_none: bool = True) -> None:
         """zero_grad of every member."""
         for o in self.optimizers:

@@ -30,21 +30,29 @@ class DeadCodeRestart:
         self.restarts = torch.zeros(n_slices, dtype=torch.long)  # codes re-seeded so far, per slice
 
     @torch.no_grad()
-    def step(self, codebook: torch.Tensor, z: torch.Tensor, idx: torch.Tensor, step: int, optimizer: torch.optim.Optimizer | None = None) -> torch.Tensor:
+    def step(self, codebook: torch.Tensor, z: torch.Tensor, idx: torch.Tensor, step: int, optimizer: torch.optim.Optimizer | None = None,
+             rows: torch.Tensor | None = None) -> torch.Tensor:
         """After the optimizer step `step`: note the codes idx (L, B) used, re-seed stale codes from z (L, B, m).
 
         `codebook` is the codebook parameter itself (the optimizer's state is looked up by it). Returns the
-        mask (L, K) of codes re-seeded now. Only slices marked active are touched.
+        mask (L, K) of codes re-seeded now. Only slices marked active are touched. rows (sorted): z and idx hold
+        only these slices (a trainer's unstopped ones); the others are neither noted nor re-seeded, and the draw
+        is the same whichever slices are left out (one pick per slice and code of all L).
         """
         L, K, m = codebook.shape
         device = codebook.device
-        used = torch.zeros(L, K, dtype=torch.bool).scatter_(1, idx.cpu(), True)
+        rows = torch.arange(L) if rows is None else rows.cpu()
+        used = torch.zeros(L, K, dtype=torch.bool)
+        used[rows] = torch.zeros(len(rows), K, dtype=torch.bool).scatter_(1, idx.cpu(), True)
         self.last_used[used] = step
-        stale = (step - self.last_used >= self.window) & self.active.unsqueeze(-1)
+        live = torch.zeros(L, dtype=torch.bool).index_fill_(0, rows, True) & self.active
+        stale = (step - self.last_used >= self.window) & live.unsqueeze(-1)
         if not stale.any():
             return stale
         pick = torch.randint(z.shape[1], (L, K), generator=self.generator)
-        fresh = torch.gather(z.detach().cpu().to(codebook.dtype), 1, pick.unsqueeze(-1).expand(-1, -1, m)).to(device)
+        fresh = torch.zeros(L, K, m, dtype=codebook.dtype)
+        fresh[rows] = torch.gather(z.detach().cpu().to(codebook.dtype), 1, pick[rows].unsqueeze(-1).expand(-1, -1, m))
+        fresh = fresh.to(device)
         mask = stale.to(device).unsqueeze(-1)
         codebook.copy_(torch.where(mask, fresh, codebook))
         if optimizer is not None:

@@ -43,6 +43,32 @@ def batch_indices(n_seeds: int, n: int, steps: int, batch_size: int, seed: int) 
     return torch.randint(n, (steps, n_seeds, batch_size), generator=gen)
 
 
+#: Steps of minibatch indices drawn at a time (:class:`Minibatches`).
+BATCH_BLOCK = 500
+
+
+class Minibatches:
+    """Minibatch rows (S, B) for step = 1, 2, … in order, drawn BATCH_BLOCK steps at a time from one generator.
+
+    The stream is the same whatever the budget (a 500-step regime sees the first 500 steps of a 20,000-step one), and
+    equals :func:`batch_indices` (S, n, steps, B, seed) step for step, without holding a long run's indices at once.
+    """
+
+    def __init__(self, n_seeds: int, n: int, batch_size: int, seed: int, block: int = BATCH_BLOCK) -> None:
+        self.n, self.shape = n, (block, n_seeds, batch_size)
+        self.gen = torch.Generator().manual_seed(int(seed))
+        self.block, self.rows = -1, torch.empty(0, dtype=torch.long)
+
+    def __call__(self, step: int) -> torch.Tensor:
+        """The rows of step `step` (1-based; steps must come in increasing order)."""
+        b = (step - 1) // self.shape[0]
+        if b < self.block:
+            raise ValueError(f"steps must come in order: step {step} after block {self.block}")
+        while self.block < b:
+            self.rows, self.block = torch.randint(self.n, self.shape, generator=self.gen), self.block + 1
+        return self.rows[(step - 1) % self.shape[0]]
+
+
 def take_rows(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     """x[s, idx[s, b]] for x (S, N, d) and idx (S, B): the minibatch, by one index_select on the flattened rows.
 
@@ -63,6 +89,9 @@ class Trainable(Protocol):
 
     def train_losses(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]: ...
 
+    # Optional: `compactable = True` and train_losses(x, rows) computing only the slices `rows` (LongTensor, sorted):
+    # losses (len(rows),) and z, idx of those slices, parameters gathered inside the graph (see :func:`fit`).
+
     def set_codes(self, rows: torch.Tensor, values: torch.Tensor) -> None: ...
 
 
@@ -71,10 +100,13 @@ CODEBOOK_PARAMETERS = ("codebook", "simvq_w", "affine_mean", "affine_scale")
 
 
 class VQObjective:
-    """A VQ autoencoder module (LinearVQ, MLPVQ) trained on its losses at β; `losses(x)` may replace them (same values)."""
+    """A VQ autoencoder module (LinearVQ, MLPVQ) trained on its losses at β; `losses(x)` may replace them (same values).
 
-    def __init__(self, module: torch.nn.Module, beta: float | torch.Tensor, losses: Callable | None = None) -> None:
-        self.module, self.beta, self.losses = module, beta, losses
+    compactable: the module's forward takes `rows` (or `losses(x, rows)` does), so :func:`fit` may train a subset of slices.
+    """
+
+    def __init__(self, module: torch.nn.Module, beta: float | torch.Tensor, losses: Callable | None = None, compactable: bool = False) -> None:
+        self.module, self.beta, self.losses, self.compactable = module, beta, losses, compactable
 
     @property
     def codebook(self) -> torch.Tensor:
@@ -86,12 +118,20 @@ class VQObjective:
         book = [p for name, p in self.module.named_parameters() if name in CODEBOOK_PARAMETERS]
         return [p for name, p in self.module.named_parameters() if name not in CODEBOOK_PARAMETERS], book if codebook else []
 
-    def train_losses(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Total loss per slice (L,) and the forward outputs (z, idx, ...) of minibatch x."""
+    def train_losses(self, x: torch.Tensor, rows: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Total loss per slice (L,) and the forward outputs (z, idx, ...) of minibatch x (x per slice: (L, B, D)).
+
+        rows: only those slices (the loss and outputs have len(rows) entries), for a module that is compactable.
+        """
         if self.losses is not None:
-            return self.losses(x)
-        out = self.module(x)
-        return self.module.losses(x, self.beta, out)["total"], out
+            return self.losses(x) if rows is None else self.losses(x, rows)
+        if rows is None:
+            out = self.module(x)
+            return self.module.losses(x, self.beta, out)["total"], out
+        x = x.index_select(0, rows.to(x.device))
+        beta = self.beta[rows] if torch.is_tensor(self.beta) and self.beta.ndim else self.beta
+        out = self.module(x, rows=rows)
+        return self.module.losses(x, beta, out)["total"], out
 
     @torch.no_grad()
     def set_codes(self, rows: torch.Tensor, values: torch.Tensor) -> None:
@@ -152,9 +192,22 @@ class EMACodebook:
             model.codebook.grad[self.rows] = 0.0
 
     @torch.no_grad()
-    def update(self, model: Trainable, out: dict[str, torch.Tensor]) -> None:
-        """One EMA step from the minibatch's z and assignments; writes the new codes."""
-        model.set_codes(self.rows, ema.ema_update(self.state, out["z"][self.rows], out["idx"][self.rows], self.decay))
+    def update(self, model: Trainable, out: dict[str, torch.Tensor], active: torch.Tensor | None = None) -> None:
+        """One EMA step from the minibatch's z and assignments; writes the new codes.
+
+        active: out holds only these slices (sorted); the EMA rows among them are updated, the others left as they are.
+        """
+        if active is None:
+            model.set_codes(self.rows, ema.ema_update(self.state, out["z"][self.rows], out["idx"][self.rows], self.decay))
+            return
+        keep = torch.isin(self.rows, active)
+        if not keep.any():
+            return
+        at = torch.searchsorted(active, self.rows[keep])
+        part = ema.EMAState(self.state.counts[keep], self.state.sums[keep])
+        codes = ema.ema_update(part, out["z"][at], out["idx"][at], self.decay)
+        self.state.counts[keep], self.state.sums[keep] = part.counts, part.sums
+        model.set_codes(self.rows[keep], codes)
 
     @torch.no_grad()
     def reseed(self, model: Trainable, fresh: torch.Tensor) -> None:
@@ -240,6 +293,12 @@ class SliceStop:
         """Slices the rule never stopped ran to the end: their stop step is the last step run."""
         self.stop_step[~self.met] = steps_run
 
+    def live(self) -> torch.Tensor | None:
+        """The slices still training (sorted indices), or None while every slice is (or when only observing)."""
+        if self.observe or not self.met.any():
+            return None
+        return torch.nonzero(~self.met).view(-1)
+
     @property
     def done(self) -> bool:
         """Whether every slice has stopped (never, when only observing)."""
@@ -254,6 +313,7 @@ class Fit:
     steps_run: int = 0
     seconds_per_step: float = 0.0  # wall time
     cpu_seconds_per_step: float = 0.0  # CPU time of this process
+    slice_steps: int = 0  # slice-steps computed (forward and backward of one slice for one step)
 
 
 def fit(
@@ -269,6 +329,7 @@ def fit(
     stop: SliceStop | None = None,
     on_step: Callable[[int], None] | None = None,
     desc: str = "train",
+    compact: bool = True,
 ) -> Fit:
     """Train `model` for `steps` steps on minibatches batch(step) (step = 1..steps); return a :class:`Fit`.
 
@@ -276,6 +337,11 @@ def fit(
     restart (and the EMA statistics of re-seeded codes), on_step(step). evaluate(step) runs at step 0 and when
     recorded (every `eval_every` steps and at the end, if `record`) or the stop rule checks (every stop.every
     steps, and at the end); a check that stops is recorded too. on_step(0) runs after the first evaluation.
+
+    With a compactable model (train_losses(x, rows)) and a stop rule that acts, once slices have stopped the EMA and
+    the restart see only the slices still training, and with `compact` so do the losses and the backward pass: a
+    stopped slice then costs nothing but the elementwise optimizer step that stop.restore() undoes. compact=False
+    computes every slice and gives the same values (to rounding): the switch exists to check that.
     """
     result = Fit()
     first = evaluate(0) if evaluate is not None and (record or stop is not None) else None
@@ -292,9 +358,17 @@ def fit(
     if on_step is not None:
         on_step(0)
     elapsed = cpu = 0.0
+    narrow = getattr(model, "compactable", False)  # other models: every slice trains, stop.restore() undoes the stopped ones
     for step in tqdm(range(1, steps + 1), disable=not progress_enabled(), desc=desc, leave=False):
         tic, cpu_tic = time.perf_counter(), time.process_time()
-        total, out = model.train_losses(batch(step))
+        live = stop.live() if stop is not None and narrow else None
+        if live is not None and compact:
+            total, out = model.train_losses(batch(step), live)
+        else:
+            total, out = model.train_losses(batch(step))
+            if live is not None:
+                out = {k: out[k][live.to(out[k].device)] for k in ("z", "idx")}
+        result.slice_steps += len(total)
         if optimizer is not None:
             optimizer.zero_grad(set_to_none=True)
             total.sum().backward()
@@ -302,9 +376,9 @@ def fit(
                 e.before_step(model)
             optimizer.step()
         for e in emas:
-            e.update(model, out)
+            e.update(model, out, live)
         if restart is not None:
-            fresh = restart.step(model.codebook, out["z"], out["idx"], step, optimizer)
+            fresh = restart.step(model.codebook, out["z"], out["idx"], step, optimizer, live)
             for e in emas:
                 e.reseed(model, fresh)
         if stop is not None:

@@ -143,11 +143,11 @@ def readings(history: pd.DataFrame, regimes: list[str], K_list: list[int], steps
              final: pd.DataFrame | None = None, cap_factor: int = 0) -> dict[str, str]:
     """The chapter's setting as glued text: its regimes, K values, the converged regime's cap (`cap_factor` × `steps`,
     else the regime's own), the steps each run ran and the share of converging slices that met their stop rule (from `final`'s met_rule)."""
-    from vqlib.studies.common import regime_recipe
+    from vqlib.regimes import rescale
 
     met = "–"
     if final is not None and "met_rule" in final.columns:
         f = final[final.met_rule.notna()]
         met = ", ".join(f"{100 * g.met_rule.astype(bool).mean():.0f} % at K = {K}" for K, g in f.groupby("K")) or "–"
-    return {"conv_cap": cap_factor * steps or regime_recipe("converged", steps, lr).steps, "conv_regimes": ", ".join(regimes),
+    return {"conv_cap": cap_factor * steps or rescale("converged", steps, lr).steps, "conv_regimes": ", ".join(regimes),
             "conv_steps_run": steps_run_text(history), "conv_K_list": " and ".join(str(K) for K in K_list), "conv_met_share": met}

@@ -126,13 +126,14 @@ def estimator_grid(
     regime: regimes.Regime | None = None,
     min_steps: int = 0,
     observe: bool = False,
+    compact: bool = True,
 ) -> grid.GridRun:
     """Every (data set, start, β, method, seed) trained as one batched model from paired starts.
 
     `datasets` are testbeds (data.LinearGaussian or data.GaussianMixture) with equal shapes; all slices of a
     seed share the encoder, the codebook of their start and data set, and the minibatch indices. Returns
     the grid run; its history has columns data (index into `datasets`), start, beta, method, seed, step.
-    With a `regime` (:func:`regime_recipe`), its optimizer, codebook update, codebook start (instead of
+    With a `regime` (vqlib.regimes.rescale), its optimizer, codebook update, codebook start (instead of
     `init_name`) and stop rule apply (:func:`vqlib.grid.train_grid`); `steps` and `lr` are then the regime's.
     """
     check_int("K", K, 1)
@@ -172,7 +173,7 @@ def estimator_grid(
     run = grid.train_grid(
         stack("x_train"), stack("x_eval"), slices_idx, pick(0), pick(1), steps, batch_size, lr, seed,
         eval_every, restart_window, decoder=torch.stack([enc[s].T for s in slices.seed]), A=stack("A"), labels_eval=labels,
-        evaluation=evaluation, regime=regime, min_steps=min_steps, x_val=x_val, floor=floors, observe=observe,
+        evaluation=evaluation, regime=regime, min_steps=min_steps, x_val=x_val, floor=floors, observe=observe, compact=compact,
     )
     run.slices = slices
     run.history["data"] = run.history["data"] // S
@@ -180,19 +181,6 @@ def estimator_grid(
 
 
 #: The learning rate and step budget of the seeds-budget regime: a chapter's `lr` and `steps` rescale every regime.
-BASE_LR = regimes.REGIMES["seeds-budget"].lr
-BASE_STEPS = regimes.REGIMES["seeds-budget"].steps
-
-
-def regime_recipe(name: str, steps: int = BASE_STEPS, lr: float = BASE_LR) -> regimes.Regime:
-    """The regime `name` with a chapter's budget: learning rates × lr/BASE_LR, budget × steps/BASE_STEPS.
-
-    At the defaults it is the recipe of vqlib.regimes unchanged (the converged regime's cap stays 10× the
-    fixed budget); a chapter's `-p steps 5` shrinks every regime alike, so small test runs stay small.
-    """
-    return regimes.rescale(name, steps, lr)
-
-
 def regime_grids(
     datasets: list, K: int, methods: list[str], betas: list[float], regime_names: list[str], steps: int, batch_size: int,
     lr: float, seed: int, eval_every: int = 0, restart_window: int = 50, **kwargs,
@@ -208,7 +196,7 @@ def regime_grids(
         raise ValueError(f"regimes must not repeat a name, got {regime_names}")
     runs = {}
     for name in regime_names:
-        recipe = regime_recipe(name, steps, lr)
+        recipe = regimes.rescale(name, steps, lr)
         run = estimator_grid(datasets, K, methods, betas, recipe.steps, batch_size, recipe.lr, seed, eval_every,
                              recipe.init, restart_window, regime=recipe, min_steps=steps if recipe.converge else 0, **kwargs)
         run.history.insert(0, "regime", name)

@@ -17,7 +17,8 @@ import pandas as pd
 import torch
 
 from vqlib import grid
-from vqlib.studies.common import estimator_grid, regime_recipe, testbed_data
+from vqlib.regimes import rescale
+from vqlib.studies.common import estimator_grid, testbed_data
 
 PARAMS = ("seeds", "seed", "D", "m", "K_list", "steps", "cap_factor", "batch_size", "lr", "beta", "sigma", "lambda_1", "decay", "n_train",
           "n_eval", "eval_every", "lloyd_iters", "methods", "regimes", "restart_window")
@@ -36,7 +37,7 @@ def compute(t: dict, device: torch.device) -> dict[str, pd.DataFrame]:
     """final (with lloyd_gain; a converging regime adds each slice's stop_step and met_rule) and history of one (K, regime)."""
     tb = testbed_data(t["seeds"], t["D"], t["m"], t["sigma"], t["lambda_1"], t["decay"], t["n_train"], t["n_eval"], t["seed"], device)
     r, K = t["regime"], t["K"]
-    recipe = regime_recipe(r, t["steps"], t["lr"])
+    recipe = rescale(r, t["steps"], t["lr"])
     if recipe.converge and t["cap_factor"]:  # the chapter's own cap instead of the regime's 40× steps
         recipe = replace(recipe, steps=t["cap_factor"] * t["steps"])
     run = estimator_grid([tb], K, t["methods"], [t["beta"]], recipe.steps, t["batch_size"], recipe.lr, t["seed"], t["eval_every"],

@@ -18,7 +18,8 @@ import pandas as pd
 import torch
 
 from vqlib import metrics, rd, regimes
-from vqlib.studies.common import bound, pca_lloyd, regime_grids, regime_recipe, testbed_data
+from vqlib.regimes import rescale
+from vqlib.studies.common import bound, pca_lloyd, regime_grids, testbed_data
 
 #: Seeds of the train-on-to-the-cap check of a converging regime (vqlib.trainer.SliceStop, observe=True).
 CHECK_SEEDS = 5
@@ -69,7 +70,7 @@ def to_cap(tb, t: dict, r: str) -> pd.DataFrame:
     run = regime_grids([sub], t["K"], t["estimators"], [t["beta"]], [r], t["steps"], t["batch_size"], t["lr"], t["seed"],
                        regimes.CONVERGE_EVERY, observe=True)[r]
     h = run.history.set_index(["method", "seed", "step"]).sq_error
-    cap = regime_recipe(r, t["steps"], t["lr"]).steps
+    cap = rescale(r, t["steps"], t["lr"]).steps
     floor = metrics.noise_floor(t["D"], t["m"], t["sigma"])
     rows = []
     for s in run.final.itertuples():
