@@ -91,6 +91,17 @@ def _stored(toy, monkeypatch):
     return store.Store(results.RESULTS), compute_mod.canonical_tasks()
 
 
+def test_longest_first_knows_a_tasks_cost_from_an_older_key_of_the_same_parameters(toy, monkeypatch, tmp_path):
+    """After a code change every key is new: the last cost comes from the stored task with the same parameters."""
+    s, tasks = _stored(toy, monkeypatch)
+    older = s.meta("toy", tasks[0].key)["wall_seconds"]
+    moved = tmp_path / "results" / "toy" / "0000older0000"
+    (s.path("toy", tasks[0].key)).rename(moved)
+    assert not s.has("toy", tasks[0].key)
+    assert compute_mod._last_cost(tasks[0], s) == older
+    assert compute_mod._last_cost(compute_mod.Task("toy", "toy", {**tasks[0].params, "seeds": 99}), s) == 0.0
+
+
 def test_verify_passes_on_fresh_results_and_ignores_timings(toy, monkeypatch, capsys):
     s, tasks = _stored(toy, monkeypatch)
     assert verify.integrity(s, tasks) == []

@@ -14,6 +14,7 @@ key changed with the code or the parameters) are removed at the end of a complet
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import sys
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from vqlib import results
-from vqlib.store import RESULTS, ROOT, Store, task_key
+from vqlib.store import RESULTS, ROOT, Store, canonical_json, task_key
 
 
 @dataclass(frozen=True)
@@ -99,10 +100,15 @@ def run(tasks: list[Task], store: Store, jobs: int, scheduler: str | None = None
     return errors
 
 
-def _last_cost(task: Task) -> float:
-    """The task's wall seconds when results/ holds it (its cost the last time), else 0."""
-    committed = Store(RESULTS)
-    return committed.meta(task.study, task.key)["wall_seconds"] if committed.has(task.study, task.key) else 0.0
+def _last_cost(task: Task, store: Store | None = None) -> float:
+    """The task's wall seconds the last time (results/ by default): stored under its key, else under an older key of the
+    same study and parameters (the code changed since), else 0. Longest first needs it most after a code change."""
+    store = Store(RESULTS) if store is None else store
+    if store.has(task.study, task.key):
+        return store.meta(task.study, task.key)["wall_seconds"]
+    params = json.loads(canonical_json(task.params))
+    older = [m["wall_seconds"] for m in map(lambda k: store.meta(task.study, k), store.keys(task.study)) if m["task"] == params]
+    return max(older, default=0.0)
 
 
 def prune(store: Store, keep: list[Task]) -> list[Path]:
